@@ -1,0 +1,98 @@
+// Public API of @signet/protocol: every export here is public surface, so each is named.
+export {
+  type ContentHash,
+  HASH_ALGORITHMS,
+  type HashAlgorithm,
+  hashBytes,
+  hashJson,
+  isContentHash,
+  parseContentHash,
+} from "./crypto/content-hash.js";
+export {
+  Ed25519PrivateKey,
+  type Ed25519PrivateJwk,
+  Ed25519PublicKey,
+  type Ed25519PublicJwk,
+  PublicKeyCache,
+  hasCanonicalScalar,
+  keyIdFromRaw,
+  publicKeyDefect,
+} from "./crypto/ed25519.js";
+export { fromBase64Url, fromHex, toBase64Url, toHex } from "./crypto/encoding.js";
+export {
+  BODY_TYPE_PATTERN,
+  FIELD_LIMITS,
+  KEY_ID_PATTERN,
+  SESSION_ID_PATTERN,
+  SIGNATURE_PATTERN,
+  TYPE_PATTERN,
+  assertEnvelopeShape,
+} from "./envelope/fields.js";
+export {
+  ENVELOPE_DOMAIN,
+  type EnvelopeDraft,
+  type SignedEnvelope,
+  canonicalHeader,
+  envelopeHash,
+  envelopeHashOfSigningInput,
+  serializeEnvelope,
+  signEnvelope,
+  signingInput,
+} from "./envelope/signing.js";
+export {
+  type DecisionRef,
+  ENVELOPE_FIELDS,
+  type Envelope,
+  type EnvelopeHeader,
+  type EnvelopeType,
+  HEADER_FIELDS,
+  type Intent,
+  PROTOCOL_VERSION,
+  type Provenance,
+  type RequestRef,
+} from "./envelope/types.js";
+export {
+  type KeyResolver,
+  type ResolvedKey,
+  type VerifiedEnvelope,
+  type VerifyOptions,
+  assertFresh,
+  assertResultAnswers,
+  verifyEnvelope,
+} from "./envelope/verify.js";
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  type ErrorCodeInfo,
+  errorInfo,
+  isErrorCode,
+} from "./errors/registry.js";
+export {
+  type ErrorDetails,
+  SignetError,
+  type WireError,
+  fromWireError,
+  isSignetError,
+} from "./errors/signet-error.js";
+export {
+  AGENT_ID_PATTERN,
+  CAPABILITY_NAME_PATTERN,
+  TOOL_NAME_PATTERN,
+  type Target,
+  type TargetKind,
+  formatTarget,
+  isAgentId,
+  parseTarget,
+} from "./identities.js";
+export { MESSAGE_ID_PATTERN, NONCE_PATTERN, isMessageId, newMessageId, newNonce } from "./ids.js";
+export { type JsonValue, MAX_CANONICAL_DEPTH, canonicalBytes, canonicalize } from "./json/canonical-json.js";
+export {
+  DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_DEPTH,
+  type MemberSpan,
+  type StrictJsonDocument,
+  type StrictJsonLimits,
+  decodeJsonText,
+  parseStrictJson,
+  parseStrictJsonDocument,
+} from "./json/strict-json.js";

@@ -1,0 +1,3 @@
+// Public API of @signet/runtime: every export here is public surface.
+
+export const PACKAGE_NAME = "@signet/runtime";
