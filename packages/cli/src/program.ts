@@ -1,8 +1,14 @@
 // The `signet` command tree.
 import { Command } from "commander";
+import { registerDemoCommand } from "./commands/demo.js";
+import { registerKeysCommands } from "./commands/keys.js";
 
 /** Builds the `signet` program. Example: `await buildProgram().parseAsync(process.argv)`. */
 export function buildProgram(): Command {
-  const program = new Command("signet").description("Signet: zero-trust runtime for multi-agent systems");
+  const program = new Command("signet")
+    .description("Signet: zero-trust runtime for multi-agent systems")
+    .version("0.1.0");
+  registerDemoCommand(program);
+  registerKeysCommands(program);
   return program;
 }

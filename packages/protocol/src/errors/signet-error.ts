@@ -62,7 +62,7 @@ export function isSignetError(value: unknown): value is SignetError {
 /** Reads a wire error back into a SignetError; unknown or malformed shapes become INTERNAL_ERROR. */
 export function fromWireError(value: unknown): SignetError {
   if (typeof value === "object" && value !== null && "error" in value) {
-    const inner = (value).error;
+    const inner = value.error;
     if (typeof inner === "object" && inner !== null) {
       const { code, message, rule, reason, retry_after_ms, audit_id } = inner as Record<string, unknown>;
       if (isErrorCode(code)) {
