@@ -1,0 +1,295 @@
+// Loads signet.yaml, applies SIGNET_* environment and command-line overrides, validates, resolves paths.
+import { readFileSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import { Ajv, type ErrorObject } from "ajv";
+import { parse as parseYaml } from "yaml";
+import type { PrincipalKind } from "../store/types.js";
+import { interpolateDeep } from "./interpolate.js";
+import { CONFIG_SCHEMA } from "./schema.js";
+
+export type ClientAuthMode = "none" | "optional" | "required";
+
+export interface JwtSettings {
+  readonly issuer: string;
+  readonly audience: string | readonly string[];
+  readonly algorithms: readonly string[];
+  readonly jwksUrl?: string;
+  /** Absolute paths of PEM or JWK files. */
+  readonly staticKeys: readonly string[];
+  readonly clockToleranceSec: number;
+  readonly permissionsClaim: string;
+  readonly principalKind: PrincipalKind;
+}
+
+/** The validated, resolved configuration the runtime runs with. Paths are absolute. */
+export interface RuntimeConfig {
+  readonly dataDir: string;
+  readonly env: "development" | "production";
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    /** Plaintext HTTP: only by explicit opt-in, never in production. */
+    readonly insecure: boolean;
+    readonly bodyLimitBytes: number;
+    readonly shutdownTimeoutMs: number;
+    readonly trustProxy: boolean | readonly string[];
+  };
+  /** Absent only when `server.insecure`. */
+  readonly tls?: {
+    readonly certPath: string;
+    readonly keyPath: string;
+    readonly clientCaPath?: string;
+    readonly clientAuth: ClientAuthMode;
+  };
+  readonly auth: {
+    readonly apiKeys: boolean;
+    readonly jwt?: JwtSettings;
+    readonly mtls: {
+      readonly spiffe: Readonly<Record<string, string>>;
+      readonly principals: Readonly<Record<string, { kind: PrincipalKind; permissions: readonly string[] }>>;
+    };
+  };
+  readonly storage: { readonly databaseUrl?: string; readonly sqlitePath: string };
+  readonly runtimeKeyPath: string;
+  readonly registry: { readonly keyRotationGraceMs: number };
+  readonly envelopes: {
+    readonly maxBytes: number;
+    readonly maxDepth: number;
+    readonly freshnessWindowMs: number;
+  };
+  readonly logging: { readonly level: string; readonly debug: boolean };
+}
+
+/** Command-line overrides, which win over the environment, which wins over the file. */
+export interface ConfigOverrides {
+  readonly host?: string;
+  readonly port?: number;
+  readonly allowInsecure?: boolean;
+}
+
+/** A configuration problem, naming the key (and file) at fault. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+export const CONFIG_FILE = "signet.yaml";
+export const DEFAULT_PORT = 8443;
+
+type Raw = Record<string, Record<string, unknown> | undefined>;
+
+function truthy(value: string | undefined): boolean | undefined {
+  if (value === undefined || value === "") return undefined;
+  return ["1", "true", "yes", "on"].includes(value.toLowerCase());
+}
+
+function describeError(error: ErrorObject): string {
+  const key = error.instancePath.replace(/^\//, "").replace(/\//g, ".") || "(root)";
+  switch (error.keyword) {
+    case "additionalProperties":
+      return `${key === "(root)" ? "" : `${key}.`}${String(error.params.additionalProperty)}: unknown key`;
+    case "enum":
+      return `${key}: must be one of ${(error.params.allowedValues as string[]).join(", ")}`;
+    case "required":
+      return `${key === "(root)" ? "" : `${key}.`}${String(error.params.missingProperty)}: is required`;
+    default:
+      return `${key}: ${error.message ?? "is invalid"}`;
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: false, strict: true });
+const validate = ajv.compile(CONFIG_SCHEMA);
+
+/** Reads and parses the YAML file; a missing file is an empty configuration. */
+function readFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return {};
+    throw new ConfigError([`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? "error"})`]);
+  }
+  try {
+    return parseYaml(text) ?? {};
+  } catch (error) {
+    throw new ConfigError([`${path}: not valid YAML (${(error as Error).message.split("\n")[0]})`]);
+  }
+}
+
+/** Applies SIGNET_* variables over the file's values (env wins over the file). */
+function applyEnvironment(raw: Raw, env: NodeJS.ProcessEnv): void {
+  const section = (name: string): Record<string, unknown> => (raw[name] ??= {});
+  if (env.SIGNET_ENV) raw.env = env.SIGNET_ENV as unknown as Record<string, unknown>;
+  const insecure = truthy(env.SIGNET_ALLOW_INSECURE);
+  if (insecure !== undefined) section("server").allow_insecure = insecure;
+  if (env.SIGNET_HOST) section("server").host = env.SIGNET_HOST;
+  if (env.SIGNET_PORT) section("server").port = env.SIGNET_PORT;
+  if (env.SIGNET_TLS_CERT_PATH) section("tls").cert_path = env.SIGNET_TLS_CERT_PATH;
+  if (env.SIGNET_TLS_KEY_PATH) section("tls").key_path = env.SIGNET_TLS_KEY_PATH;
+  if (env.SIGNET_DATABASE_URL) section("storage").database_url = env.SIGNET_DATABASE_URL;
+  if (env.SIGNET_LOG_LEVEL) section("logging").level = env.SIGNET_LOG_LEVEL;
+  const debug = truthy(env.SIGNET_DEBUG);
+  if (debug !== undefined) section("logging").debug = debug;
+}
+
+/**
+ * Checks that a production configuration is safe, returning every problem (empty when fine).
+ * Production refuses plaintext, running without an authentication method, and debug.
+ */
+export function productionProblems(config: RuntimeConfig): string[] {
+  if (config.env !== "production") return [];
+  const problems: string[] = [];
+  if (config.server.insecure) {
+    problems.push(
+      "server.allow_insecure: plaintext is refused in production (SIGNET_ALLOW_INSECURE / --allow-insecure)",
+    );
+  }
+  const mtls =
+    config.tls !== undefined && config.tls.clientAuth !== "none" && config.tls.clientCaPath !== undefined;
+  if (!config.auth.apiKeys && config.auth.jwt === undefined && !mtls) {
+    problems.push(
+      "auth: production needs an authentication method (auth.api_keys, auth.jwt or tls.client_auth)",
+    );
+  }
+  if (config.logging.debug || config.logging.level === "debug" || config.logging.level === "trace") {
+    problems.push("logging.debug: debug logging is refused in production (SIGNET_DEBUG / logging.level)");
+  }
+  return problems;
+}
+
+/**
+ * Loads the configuration of a data directory.
+ *
+ * Example: `loadConfig({ dataDir: ".signet", env: process.env, overrides: { port: 9443 } })`.
+ */
+export function loadConfig(options: {
+  dataDir: string;
+  env?: NodeJS.ProcessEnv;
+  overrides?: ConfigOverrides;
+}): RuntimeConfig {
+  const env = options.env ?? process.env;
+  const dataDir = resolve(options.dataDir);
+  const file = join(dataDir, CONFIG_FILE);
+  const parsed = readFile(file);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError([`${file}: the top level must be a mapping`]);
+  }
+  let raw: Raw;
+  try {
+    raw = interpolateDeep(parsed, env) as Raw;
+  } catch (error) {
+    throw new ConfigError([`${file}: ${(error as Error).message}`]);
+  }
+  applyEnvironment(raw, env);
+  const overrides = options.overrides ?? {};
+  if (overrides.host !== undefined) (raw.server ??= {}).host = overrides.host;
+  if (overrides.port !== undefined) (raw.server ??= {}).port = overrides.port;
+  if (overrides.allowInsecure === true) (raw.server ??= {}).allow_insecure = true;
+
+  if (!validate(raw)) {
+    throw new ConfigError((validate.errors ?? []).map((error) => `${file}: ${describeError(error)}`));
+  }
+  const config = resolveConfig(raw, dataDir);
+  const problems = productionProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+function str(section: Record<string, unknown> | undefined, key: string): string | undefined {
+  const value = section?.[key];
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+function num(section: Record<string, unknown> | undefined, key: string, fallback: number): number {
+  const value = section?.[key];
+  return typeof value === "number" ? value : fallback;
+}
+
+function bool(section: Record<string, unknown> | undefined, key: string, fallback: boolean): boolean {
+  const value = section?.[key];
+  return typeof value === "boolean" ? value : fallback;
+}
+
+/** Turns the validated raw document into a RuntimeConfig with defaults and absolute paths. */
+function resolveConfig(raw: Raw, dataDir: string): RuntimeConfig {
+  const at = (path: string): string => (isAbsolute(path) ? path : join(dataDir, path));
+  const server = raw.server;
+  const insecure = bool(server, "allow_insecure", false);
+  // Plaintext binds to loopback unless a host is given explicitly.
+  const host = str(server, "host") ?? (insecure ? "127.0.0.1" : "0.0.0.0");
+  const tls = raw.tls;
+  const auth = raw.auth;
+  const jwt = auth?.jwt as Record<string, unknown> | undefined;
+  const mtls = auth?.mtls as Record<string, unknown> | undefined;
+  const principals = (mtls?.principals ?? {}) as Record<
+    string,
+    { kind?: PrincipalKind; permissions?: string[] }
+  >;
+  const level = str(raw.logging, "level") ?? "info";
+  return {
+    dataDir,
+    env: (raw.env as unknown as RuntimeConfig["env"] | undefined) ?? "development",
+    server: {
+      host,
+      port: num(server, "port", DEFAULT_PORT),
+      insecure,
+      bodyLimitBytes: num(server, "body_limit_bytes", 1024 * 1024 + 64 * 1024),
+      shutdownTimeoutMs: num(server, "shutdown_timeout_ms", 10_000),
+      trustProxy: (server?.trust_proxy as boolean | string[] | undefined) ?? false,
+    },
+    ...(insecure
+      ? {}
+      : {
+          tls: {
+            certPath: at(str(tls, "cert_path") ?? "certs/server.crt"),
+            keyPath: at(str(tls, "key_path") ?? "certs/server.key"),
+            ...(str(tls, "client_ca_path") === undefined
+              ? {}
+              : { clientCaPath: at(str(tls, "client_ca_path")!) }),
+            clientAuth: (str(tls, "client_auth") as ClientAuthMode | undefined) ?? "optional",
+          },
+        }),
+    auth: {
+      apiKeys: bool(auth, "api_keys", true),
+      ...(jwt === undefined
+        ? {}
+        : {
+            jwt: {
+              issuer: jwt.issuer as string,
+              audience: jwt.audience as string | string[],
+              algorithms: jwt.algorithms as string[],
+              ...(typeof jwt.jwks_url === "string" ? { jwksUrl: jwt.jwks_url } : {}),
+              staticKeys: ((jwt.static_keys as string[] | undefined) ?? []).map(at),
+              clockToleranceSec: num(jwt, "clock_tolerance_sec", 30),
+              permissionsClaim: str(jwt, "permissions_claim") ?? "permissions",
+              principalKind: (str(jwt, "principal_kind") as PrincipalKind | undefined) ?? "agent",
+            },
+          }),
+      mtls: {
+        spiffe: (mtls?.spiffe ?? {}) as Record<string, string>,
+        principals: Object.fromEntries(
+          Object.entries(principals).map(([id, entry]) => [
+            id,
+            { kind: entry.kind ?? "agent", permissions: entry.permissions ?? [] },
+          ]),
+        ),
+      },
+    },
+    storage: {
+      ...(str(raw.storage, "database_url") === undefined
+        ? {}
+        : { databaseUrl: str(raw.storage, "database_url")! }),
+      sqlitePath: at(str(raw.storage, "sqlite_path") ?? "signet.db"),
+    },
+    runtimeKeyPath: at(str(raw.runtime, "signing_key_path") ?? "keys/runtime.key"),
+    registry: { keyRotationGraceMs: num(raw.registry, "key_rotation_grace_ms", 24 * 3600 * 1000) },
+    envelopes: {
+      maxBytes: num(raw.envelopes, "max_bytes", 1024 * 1024),
+      maxDepth: num(raw.envelopes, "max_depth", 64),
+      freshnessWindowMs: num(raw.envelopes, "freshness_window_ms", 60_000),
+    },
+    logging: { level, debug: bool(raw.logging, "debug", false) },
+  };
+}

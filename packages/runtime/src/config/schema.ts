@@ -1,0 +1,123 @@
+// The JSON Schema of signet.yaml: every key, its type and its limits, checked at start.
+
+const agentIdPattern = "^[a-z0-9][a-z0-9._-]{0,127}$";
+
+/** Schema for the YAML file after `${VAR}` interpolation; unknown keys are refused so typos surface. */
+export const CONFIG_SCHEMA = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    env: { type: "string", enum: ["development", "production"] },
+    server: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        host: { type: "string", minLength: 1 },
+        port: { type: "integer", minimum: 0, maximum: 65535 },
+        allow_insecure: { type: "boolean" },
+        body_limit_bytes: { type: "integer", minimum: 1024, maximum: 64 * 1024 * 1024 },
+        shutdown_timeout_ms: { type: "integer", minimum: 0, maximum: 600_000 },
+        trust_proxy: {
+          anyOf: [{ type: "boolean" }, { type: "array", items: { type: "string", minLength: 1 } }],
+        },
+      },
+    },
+    tls: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        cert_path: { type: "string", minLength: 1 },
+        key_path: { type: "string", minLength: 1 },
+        client_ca_path: { type: "string" },
+        client_auth: { type: "string", enum: ["none", "optional", "required"] },
+      },
+    },
+    auth: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        api_keys: { type: "boolean" },
+        jwt: {
+          type: "object",
+          additionalProperties: false,
+          required: ["issuer", "audience", "algorithms"],
+          properties: {
+            issuer: { type: "string", minLength: 1 },
+            audience: {
+              anyOf: [
+                { type: "string", minLength: 1 },
+                { type: "array", minItems: 1, items: { type: "string", minLength: 1 } },
+              ],
+            },
+            algorithms: { type: "array", minItems: 1, items: { type: "string", minLength: 1 } },
+            jwks_url: { type: "string", minLength: 1 },
+            static_keys: { type: "array", items: { type: "string", minLength: 1 } },
+            clock_tolerance_sec: { type: "integer", minimum: 0, maximum: 300 },
+            permissions_claim: { type: "string", minLength: 1 },
+            principal_kind: { type: "string", enum: ["agent", "user", "service"] },
+          },
+        },
+        mtls: {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            spiffe: {
+              type: "object",
+              additionalProperties: { type: "string", pattern: agentIdPattern },
+            },
+            principals: {
+              type: "object",
+              additionalProperties: {
+                type: "object",
+                additionalProperties: false,
+                properties: {
+                  kind: { type: "string", enum: ["agent", "user", "service"] },
+                  permissions: { type: "array", items: { type: "string" } },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    storage: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        database_url: { type: "string" },
+        sqlite_path: { type: "string", minLength: 1 },
+      },
+    },
+    runtime: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        signing_key_path: { type: "string", minLength: 1 },
+      },
+    },
+    registry: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        key_rotation_grace_ms: { type: "integer", minimum: 0, maximum: 30 * 24 * 3600 * 1000 },
+      },
+    },
+    envelopes: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        max_bytes: { type: "integer", minimum: 1024, maximum: 64 * 1024 * 1024 },
+        max_depth: { type: "integer", minimum: 2, maximum: 512 },
+        freshness_window_ms: { type: "integer", minimum: 1000, maximum: 3_600_000 },
+      },
+    },
+    logging: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        level: { type: "string", enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] },
+        debug: { type: "boolean" },
+      },
+    },
+  },
+} as const;
