@@ -1,0 +1,120 @@
+// The HTTP layer: a thin Fastify adapter that authenticates, checks permissions and calls services.
+import type { TLSSocket } from "node:tls";
+import { SignetError, parseStrictJson } from "@signet/protocol";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import type { Logger } from "pino";
+import type { EventRecorder } from "../audit/event-recorder.js";
+import { type Permission, type Principal, hasPermission } from "../auth/principal.js";
+import type { RuntimeConfig } from "../config/load-config.js";
+import type { RuntimeMetrics } from "../telemetry/metrics.js";
+import { installErrorHandling, sendError } from "./errors.js";
+
+/** What the authenticator sees of a request. */
+export interface AuthRequest {
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly socket?: TLSSocket;
+  readonly insecure: boolean;
+}
+
+/** Per-route options: public routes skip authentication; others may require a permission. */
+export interface RouteGuard {
+  readonly public?: boolean;
+  readonly permission?: Permission;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal: Principal | null;
+    rawBody: Buffer | null;
+  }
+  interface FastifyContextConfig {
+    guard?: RouteGuard;
+  }
+}
+
+export interface HttpServerOptions {
+  readonly config: RuntimeConfig;
+  readonly https?: Record<string, unknown>;
+  readonly logger: Logger;
+  readonly metrics: RuntimeMetrics;
+  readonly events: EventRecorder;
+  readonly authenticate: (request: AuthRequest) => Promise<Principal>;
+}
+
+/** The principal of a request that passed authentication. */
+export function principalOf(request: FastifyRequest): Principal {
+  if (request.principal === null) throw new SignetError("UNAUTHENTICATED");
+  return request.principal;
+}
+
+/**
+ * Builds the Fastify instance with authentication, permission checks, strict JSON bodies, metrics
+ * and error mapping. Routes are registered by the caller.
+ */
+export function createHttpServer(options: HttpServerOptions): FastifyInstance {
+  const { config, metrics, events } = options;
+  const app = Fastify({
+    loggerInstance: options.logger,
+    bodyLimit: config.server.bodyLimitBytes,
+    trustProxy: config.server.trustProxy as boolean | string[],
+    // The error handler logs what matters; request/response logging would include client addresses only.
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+    ...(options.https === undefined ? {} : { https: options.https }),
+  }) as unknown as FastifyInstance;
+
+  app.decorateRequest("principal", null);
+  app.decorateRequest("rawBody", null);
+
+  // One strict parser for every JSON body: duplicate keys and __proto__ are refused everywhere,
+  // and the exact bytes stay available to routes that verify signatures over them.
+  app.removeContentTypeParser(["application/json", "text/plain"]);
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body: Buffer, done) => {
+    request.rawBody = body;
+    try {
+      done(null, parseStrictJson(body, { maxBytes: config.server.bodyLimitBytes, maxDepth: config.envelopes.maxDepth }));
+    } catch (error) {
+      const signetError = error as SignetError;
+      done(new SignetError("INVALID_REQUEST", signetError.message, { reason: signetError.details.reason ?? "json" }));
+    }
+  });
+
+  installErrorHandling(app, metrics);
+
+  app.addHook("onRequest", async (request, reply) => {
+    const guard = request.routeOptions.config.guard;
+    if (guard?.public === true || request.routeOptions.url === undefined) return;
+    try {
+      request.principal = await options.authenticate({
+        headers: request.headers,
+        ...(config.server.insecure ? {} : { socket: request.raw.socket as TLSSocket }),
+        insecure: config.server.insecure,
+      });
+    } catch (error) {
+      metrics.refusals.inc({ code: "UNAUTHENTICATED" });
+      return sendError(reply, error instanceof SignetError ? error : new SignetError("UNAUTHENTICATED"));
+    }
+    if (guard?.permission !== undefined && !hasPermission(request.principal, guard.permission)) {
+      metrics.refusals.inc({ code: "FORBIDDEN" });
+      await events.record({
+        type: "admin_action",
+        actor: request.principal.id,
+        target: `route:${request.method} ${request.routeOptions.url}`,
+        outcome: "deny",
+        code: "FORBIDDEN",
+        details: { permission: guard.permission },
+      });
+      return sendError(reply, new SignetError("FORBIDDEN", `This needs the ${guard.permission} permission`));
+    }
+    return undefined;
+  });
+
+  app.addHook("onResponse", async (request, reply) => {
+    const route = request.routeOptions.url ?? "unmatched";
+    metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    metrics.latency.observe({ route, method: request.method }, reply.elapsedTime / 1000);
+  });
+
+  return app;
+}

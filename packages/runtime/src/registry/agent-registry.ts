@@ -1,0 +1,231 @@
+// The agent registry: who the agents are, which keys they sign with, and which tools they may serve.
+//
+// The store is the source of truth; an in-memory index of keys answers the pipeline's hot-path
+// lookups (`resolveKey`) without I/O. Every change goes to the store first, then the index, and is
+// recorded as an event.
+import {
+  Ed25519PublicKey,
+  type KeyResolver,
+  type ResolvedKey,
+  SignetError,
+  isAgentId,
+} from "@signet/protocol";
+import type { EventRecorder } from "../audit/event-recorder.js";
+import type { AgentKeyRecord, AgentRecord, AgentStore, StoreContext } from "../store/types.js";
+import { type AgentDefinition, parseAgentDefinition } from "./agent-definition.js";
+
+/** A key with its state at a given time. */
+export interface AgentKeyView extends AgentKeyRecord {
+  readonly state: "active" | "retiring" | "expired" | "revoked";
+}
+
+interface IndexedKey {
+  readonly key: Ed25519PublicKey;
+  record: AgentKeyRecord;
+}
+
+/** Parses a public key given as base64url (raw 32 bytes), SPKI PEM, or an OKP JWK (object or JSON). */
+export function parsePublicKey(input: unknown): Ed25519PublicKey {
+  if (typeof input === "object" && input !== null) return Ed25519PublicKey.fromJwk(input);
+  if (typeof input !== "string") {
+    throw new SignetError("INVALID_REQUEST", "A public key must be base64url, PEM or JWK", { reason: "public_key" });
+  }
+  const text = input.trim();
+  if (text.startsWith("-----BEGIN")) return Ed25519PublicKey.fromPem(text);
+  if (text.startsWith("{")) {
+    let jwk: unknown;
+    try {
+      jwk = JSON.parse(text);
+    } catch {
+      throw new SignetError("INVALID_REQUEST", "The public key JWK is not valid JSON", { reason: "public_key" });
+    }
+    return Ed25519PublicKey.fromJwk(jwk);
+  }
+  return Ed25519PublicKey.fromBase64Url(text);
+}
+
+function keyState(record: AgentKeyRecord, now: number): AgentKeyView["state"] {
+  if (record.revokedAt !== undefined) return "revoked";
+  if (record.notAfter !== undefined) return now < record.notAfter ? "retiring" : "expired";
+  return "active";
+}
+
+export class AgentRegistry {
+  private readonly keys = new Map<string, IndexedKey>();
+
+  private constructor(
+    private readonly store: AgentStore,
+    private readonly events: EventRecorder,
+    private readonly options: { keyRotationGraceMs: number; now: () => number },
+  ) {}
+
+  /** Opens the registry and loads every key into the hot-path index. */
+  static async open(
+    store: AgentStore,
+    events: EventRecorder,
+    options: { keyRotationGraceMs: number; now?: () => number },
+  ): Promise<AgentRegistry> {
+    const registry = new AgentRegistry(store, events, { now: Date.now, ...options });
+    await registry.reload();
+    return registry;
+  }
+
+  /** Rebuilds the key index from the store (e.g. after another instance changed it). */
+  async reload(): Promise<void> {
+    const records = await this.store.listKeys();
+    this.keys.clear();
+    for (const record of records) this.index(record);
+  }
+
+  private index(record: AgentKeyRecord): void {
+    const existing = this.keys.get(record.kid);
+    if (existing !== undefined) existing.record = record;
+    else this.keys.set(record.kid, { key: Ed25519PublicKey.fromBase64Url(record.publicKey), record });
+  }
+
+  /**
+   * The pipeline's key lookup: synchronous, from memory. A key past its rotation grace period or
+   * revoked resolves as revoked (`KEY_REVOKED`); an unknown key as undefined (`UNKNOWN_AGENT`).
+   */
+  readonly resolveKey: KeyResolver = (kid) => {
+    const entry = this.keys.get(kid);
+    if (entry === undefined) return undefined;
+    const state = keyState(entry.record, this.options.now());
+    const resolved: ResolvedKey = {
+      key: entry.key,
+      owner: entry.record.agentId,
+      revoked: state === "revoked" || state === "expired",
+    };
+    return resolved;
+  };
+
+  /**
+   * Deploys (creates or updates) an agent from its Markdown definition, adding any new public keys.
+   * A new agent needs at least one key.
+   */
+  async deploy(
+    definitionText: string,
+    publicKeys: readonly unknown[],
+    ctx: StoreContext,
+  ): Promise<{ agent: AgentRecord; keys: AgentKeyView[]; created: boolean }> {
+    const definition: AgentDefinition = parseAgentDefinition(definitionText);
+    const parsedKeys = publicKeys.map(parsePublicKey);
+    const existing = await this.store.getAgent(definition.name);
+    if (existing === undefined && parsedKeys.length === 0) {
+      throw new SignetError("INVALID_REQUEST", "A new agent needs a public key", { reason: "public_key" });
+    }
+    const now = this.options.now();
+    const newKeys: AgentKeyRecord[] = [];
+    for (const key of parsedKeys) {
+      const known = this.keys.get(key.kid);
+      if (known !== undefined) {
+        if (known.record.agentId !== definition.name) {
+          throw new SignetError("INVALID_REQUEST", "That public key is registered to another agent", {
+            reason: "public_key",
+          });
+        }
+        continue;
+      }
+      if (newKeys.some((k) => k.kid === key.kid)) continue;
+      newKeys.push({ kid: key.kid, agentId: definition.name, publicKey: key.toBase64Url(), createdAt: now });
+    }
+    const agent: AgentRecord = {
+      id: definition.name,
+      ...(definition.version === undefined ? {} : { version: definition.version }),
+      description: definition.description,
+      definition: definition.frontmatter,
+      serves: definition.serves,
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+      deployedBy: ctx.actor,
+    };
+    await this.store.putAgent(agent, newKeys, ctx);
+    for (const record of newKeys) this.index(record);
+    await this.events.record({
+      type: "agent_deployed",
+      actor: ctx.actor,
+      target: `agent:${agent.id}`,
+      outcome: "success",
+      details: { created: existing === undefined, version: agent.version ?? null, added_keys: newKeys.map((k) => k.kid) },
+    });
+    return { agent, keys: await this.listKeys(agent.id), created: existing === undefined };
+  }
+
+  async getAgent(id: string): Promise<AgentRecord | undefined> {
+    return isAgentId(id) ? this.store.getAgent(id) : undefined;
+  }
+
+  async listAgents(): Promise<AgentRecord[]> {
+    return this.store.listAgents();
+  }
+
+  async listKeys(agentId: string): Promise<AgentKeyView[]> {
+    const now = this.options.now();
+    return (await this.store.listKeys(agentId)).map((record) => ({ ...record, state: keyState(record, now) }));
+  }
+
+  private async requireAgent(agentId: string): Promise<AgentRecord> {
+    const agent = await this.getAgent(agentId);
+    if (agent === undefined) throw new SignetError("NOT_FOUND", "No such agent");
+    return agent;
+  }
+
+  /**
+   * Rotates an agent's key: the new key is active at once; every other active key keeps verifying
+   * for the grace period (default from config), then stops.
+   */
+  async rotateKey(
+    agentId: string,
+    publicKey: unknown,
+    ctx: StoreContext,
+    graceMs: number = this.options.keyRotationGraceMs,
+  ): Promise<AgentKeyView[]> {
+    await this.requireAgent(agentId);
+    const key = parsePublicKey(publicKey);
+    if (this.keys.has(key.kid)) {
+      throw new SignetError("INVALID_REQUEST", "That public key is already registered", { reason: "public_key" });
+    }
+    const now = this.options.now();
+    const record: AgentKeyRecord = { kid: key.kid, agentId, publicKey: key.toBase64Url(), createdAt: now };
+    await this.store.addKey(record, ctx);
+    this.index(record);
+    const retired: string[] = [];
+    for (const old of await this.store.listKeys(agentId)) {
+      if (old.kid === key.kid || keyState(old, now) !== "active") continue;
+      const updated = await this.store.updateKey(old.kid, { notAfter: now + graceMs }, ctx);
+      if (updated !== undefined) {
+        this.index(updated);
+        retired.push(updated.kid);
+      }
+    }
+    await this.events.record({
+      type: "key_rotated",
+      actor: ctx.actor,
+      target: `agent:${agentId}`,
+      outcome: "success",
+      details: { new_kid: key.kid, retiring: retired, grace_ms: graceMs },
+    });
+    return this.listKeys(agentId);
+  }
+
+  /** Revokes a key at once: from this call on it verifies nothing (`KEY_REVOKED`). */
+  async revokeKey(agentId: string, kid: string, reason: string, ctx: StoreContext): Promise<AgentKeyView> {
+    await this.requireAgent(agentId);
+    const current = await this.store.getKey(kid);
+    if (current === undefined || current.agentId !== agentId) throw new SignetError("NOT_FOUND", "No such key");
+    const updated =
+      current.revokedAt === undefined
+        ? await this.store.updateKey(kid, { revokedAt: this.options.now(), revokedReason: reason }, ctx)
+        : current;
+    if (updated === undefined) throw new SignetError("NOT_FOUND", "No such key");
+    this.index(updated);
+    await this.events.record({
+      type: "key_revoked",
+      actor: ctx.actor,
+      target: `agent:${agentId}`,
+      outcome: "success",
+      details: { kid, reason },
+    });
+    return { ...updated, state: keyState(updated, this.options.now()) };
+  }
+}

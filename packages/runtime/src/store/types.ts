@@ -1,0 +1,129 @@
+// The storage interfaces: small, async, adapter-neutral. Every adapter passes one contract suite.
+//
+// Records are plain data. Adapters return copies, so a caller can never change stored state by
+// mutating what it was handed (the in-memory adapter clones like the SQL ones do by construction).
+
+/** Who is changing state, for the records that note it. */
+export interface StoreContext {
+  /** The principal id performing the change (`admin`, `ci-deployer`, `system`). */
+  readonly actor: string;
+  /** Correlates the change with the request that made it. */
+  readonly requestId?: string;
+}
+
+/** A registered agent (the `name` of its definition is its id). */
+export interface AgentRecord {
+  readonly id: string;
+  readonly version?: string;
+  /** The Markdown body of the definition. */
+  readonly description: string;
+  /** The definition's YAML frontmatter, as validated at deploy. */
+  readonly definition: Readonly<Record<string, unknown>>;
+  /** Tool names this agent may serve. */
+  readonly serves: readonly string[];
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly deployedBy: string;
+}
+
+/** One signing key of an agent. */
+export interface AgentKeyRecord {
+  /** RFC 7638 thumbprint of the public key. */
+  readonly kid: string;
+  readonly agentId: string;
+  /** base64url of the 32 raw public key bytes. */
+  readonly publicKey: string;
+  readonly createdAt: number;
+  /** After this time (ms) the key no longer verifies: set when a rotation starts its grace period. */
+  readonly notAfter?: number;
+  /** When set, the key is revoked: it never verifies again. */
+  readonly revokedAt?: number;
+  readonly revokedReason?: string;
+}
+
+/** The fields of a key that may change after it is added. */
+export interface AgentKeyPatch {
+  readonly notAfter?: number;
+  readonly revokedAt?: number;
+  readonly revokedReason?: string;
+}
+
+export type PrincipalKind = "agent" | "user" | "service";
+
+/** An API key, stored by the SHA-256 of its secret only. */
+export interface ApiKeyRecord {
+  /** The public identifier embedded in the key (`sgk_<id>_<secret>`). */
+  readonly id: string;
+  readonly name: string;
+  readonly principal: string;
+  readonly kind: PrincipalKind;
+  readonly permissions: readonly string[];
+  /** Lower-case hex SHA-256 of the whole key string. */
+  readonly hash: string;
+  readonly createdAt: number;
+  readonly createdBy: string;
+  readonly expiresAt?: number;
+  readonly revokedAt?: number;
+}
+
+/** A recorded event: authentication failures, registry and key changes, admin actions. */
+export interface EventRecord {
+  /** Assigned by the store on append, strictly increasing. */
+  readonly seq?: number;
+  readonly id: string;
+  readonly ts: number;
+  readonly type: string;
+  readonly actor?: string;
+  readonly target?: string;
+  readonly outcome: "allow" | "deny" | "success" | "failure" | "error";
+  readonly code?: string;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+export interface EventQuery {
+  readonly type?: string;
+  /** Only events with `seq` greater than this. */
+  readonly afterSeq?: number;
+  /** Newest first when true; oldest first otherwise. */
+  readonly newestFirst?: boolean;
+  readonly limit?: number;
+}
+
+export interface AgentStore {
+  /** Creates or replaces an agent and adds `keys` in one transaction. Existing keys stay. */
+  putAgent(agent: AgentRecord, keys: readonly AgentKeyRecord[], ctx: StoreContext): Promise<void>;
+  getAgent(id: string): Promise<AgentRecord | undefined>;
+  listAgents(): Promise<AgentRecord[]>;
+  /** Adds a key; fails with a SignetError INVALID_REQUEST if the kid is already registered. */
+  addKey(key: AgentKeyRecord, ctx: StoreContext): Promise<void>;
+  /** Changes a key's validity; returns the updated key, or undefined when there is none. */
+  updateKey(kid: string, patch: AgentKeyPatch, ctx: StoreContext): Promise<AgentKeyRecord | undefined>;
+  getKey(kid: string): Promise<AgentKeyRecord | undefined>;
+  /** Every key, or one agent's keys, oldest first. */
+  listKeys(agentId?: string): Promise<AgentKeyRecord[]>;
+}
+
+export interface ApiKeyStore {
+  /** Adds a key; fails with INVALID_REQUEST if the id exists. */
+  putApiKey(key: ApiKeyRecord, ctx: StoreContext): Promise<void>;
+  getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /** Marks a key revoked; returns the updated key, or undefined when there is none. */
+  revokeApiKey(id: string, at: number, ctx: StoreContext): Promise<ApiKeyRecord | undefined>;
+}
+
+export interface EventStore {
+  /** Appends an event and returns its sequence number. */
+  appendEvent(event: EventRecord): Promise<number>;
+  listEvents(query?: EventQuery): Promise<EventRecord[]>;
+}
+
+/** Every store the runtime uses, behind one handle that opens and closes them together. */
+export interface Stores {
+  readonly agents: AgentStore;
+  readonly apiKeys: ApiKeyStore;
+  readonly events: EventStore;
+  /** True when the backing database answers. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
