@@ -87,6 +87,26 @@ export {
 export { MESSAGE_ID_PATTERN, NONCE_PATTERN, isMessageId, newMessageId, newNonce } from "./ids.js";
 export { type JsonValue, MAX_CANONICAL_DEPTH, canonicalBytes, canonicalize } from "./json/canonical-json.js";
 export {
+  DETECTOR_NAMES,
+  type DetectorName,
+  detectorMask,
+  isDetectorName,
+  redactText,
+} from "./redaction/detectors.js";
+export { type PathSegment, type PathSelector, parseRedactionPath } from "./redaction/json-path.js";
+export {
+  DEFAULT_REDACTION_MASK,
+  DEFAULT_SENSITIVE_KEYS,
+  MAX_REDACTION_DEPTH,
+  type Redaction,
+  type RedactionKind,
+  type RedactionPlan,
+  type RedactionResult,
+  type RedactionSpec,
+  compileRedactionPlan,
+  redact,
+} from "./redaction/redaction-plan.js";
+export {
   DEFAULT_MAX_BYTES,
   DEFAULT_MAX_DEPTH,
   type MemberSpan,

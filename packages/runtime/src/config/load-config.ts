@@ -248,7 +248,10 @@ function resolveConfig(raw: Raw, dataDir: string): RuntimeConfig {
             ...(str(tls, "client_ca_path") === undefined
               ? {}
               : { clientCaPath: at(str(tls, "client_ca_path")!) }),
-            clientAuth: (str(tls, "client_auth") as ClientAuthMode | undefined) ?? "optional",
+            // Client certificates need a CA to check them against: without one, default to none.
+            clientAuth:
+              (str(tls, "client_auth") as ClientAuthMode | undefined) ??
+              (str(tls, "client_ca_path") === undefined ? "none" : "optional"),
           },
         }),
     auth: {

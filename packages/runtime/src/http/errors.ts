@@ -10,15 +10,21 @@ export function toSignetError(error: unknown): SignetError {
   const code = fastifyError.code;
   if (code === "FST_ERR_CTP_BODY_TOO_LARGE") return new SignetError("PAYLOAD_TOO_LARGE");
   if (code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
-    return new SignetError("INVALID_REQUEST", "Content-Type must be application/json", { reason: "content_type" });
+    return new SignetError("INVALID_REQUEST", "Content-Type must be application/json", {
+      reason: "content_type",
+    });
   }
   if (code === "FST_ERR_CTP_EMPTY_JSON_BODY" || code === "FST_ERR_CTP_INVALID_CONTENT_LENGTH") {
     return new SignetError("INVALID_REQUEST", "The request body is empty or malformed", { reason: "body" });
   }
   if (fastifyError.validation !== undefined) {
-    return new SignetError("INVALID_REQUEST", `Invalid request: ${fastifyError.message ?? "validation failed"}`, {
-      reason: "validation",
-    });
+    return new SignetError(
+      "INVALID_REQUEST",
+      `Invalid request: ${fastifyError.message ?? "validation failed"}`,
+      {
+        reason: "validation",
+      },
+    );
   }
   if (typeof fastifyError.statusCode === "number" && fastifyError.statusCode === 404) {
     return new SignetError("NOT_FOUND");

@@ -1,20 +1,15 @@
 // The HTTP layer: a thin Fastify adapter that authenticates, checks permissions and calls services.
 import type { TLSSocket } from "node:tls";
 import { SignetError, parseStrictJson } from "@signet/protocol";
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from "fastify";
 import type { Logger } from "pino";
 import type { EventRecorder } from "../audit/event-recorder.js";
+import type { AuthRequest } from "../auth/authenticator.js";
 import { type Permission, type Principal, hasPermission } from "../auth/principal.js";
 import type { RuntimeConfig } from "../config/load-config.js";
 import type { RuntimeMetrics } from "../telemetry/metrics.js";
+import { peerPrincipal } from "../tls/peer-identity.js";
 import { installErrorHandling, sendError } from "./errors.js";
-
-/** What the authenticator sees of a request. */
-export interface AuthRequest {
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly socket?: TLSSocket;
-  readonly insecure: boolean;
-}
 
 /** Per-route options: public routes skip authentication; others may require a permission. */
 export interface RouteGuard {
@@ -58,7 +53,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     bodyLimit: config.server.bodyLimitBytes,
     trustProxy: config.server.trustProxy as boolean | string[],
     // The error handler logs what matters; request/response logging would include client addresses only.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: "idle",
     ...(options.https === undefined ? {} : { https: options.https }),
@@ -73,10 +68,20 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body: Buffer, done) => {
     request.rawBody = body;
     try {
-      done(null, parseStrictJson(body, { maxBytes: config.server.bodyLimitBytes, maxDepth: config.envelopes.maxDepth }));
+      done(
+        null,
+        parseStrictJson(body, {
+          maxBytes: config.server.bodyLimitBytes,
+          maxDepth: config.envelopes.maxDepth,
+        }),
+      );
     } catch (error) {
       const signetError = error as SignetError;
-      done(new SignetError("INVALID_REQUEST", signetError.message, { reason: signetError.details.reason ?? "json" }));
+      done(
+        new SignetError("INVALID_REQUEST", signetError.message, {
+          reason: signetError.details.reason ?? "json",
+        }),
+      );
     }
   });
 
@@ -86,9 +91,12 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     const guard = request.routeOptions.config.guard;
     if (guard?.public === true || request.routeOptions.url === undefined) return;
     try {
+      const peer = config.server.insecure
+        ? undefined
+        : peerPrincipal(request.raw.socket as TLSSocket, config.auth.mtls.spiffe);
       request.principal = await options.authenticate({
         headers: request.headers,
-        ...(config.server.insecure ? {} : { socket: request.raw.socket as TLSSocket }),
+        ...(peer === undefined ? {} : { peer }),
         insecure: config.server.insecure,
       });
     } catch (error) {

@@ -18,7 +18,9 @@ const FRONTMATTER = /^---\r?\n([\s\S]*?)\r?\n---[ \t]*(?:\r?\n|$)/;
 const MAX_DEFINITION_BYTES = 256 * 1024;
 
 function invalid(reason: string): never {
-  throw new SignetError("INVALID_REQUEST", `Invalid agent definition: ${reason}`, { reason: "agent_definition" });
+  throw new SignetError("INVALID_REQUEST", `Invalid agent definition: ${reason}`, {
+    reason: "agent_definition",
+  });
 }
 
 /**
@@ -55,7 +57,12 @@ export function parseAgentDefinition(text: string): AgentDefinition {
   const serves = fields.serves ?? [];
   if (!Array.isArray(serves) || serves.length > 256) invalid("serves must be a list of tool names");
   for (const tool of serves) {
-    if (typeof tool !== "string" || !TOOL_NAME_PATTERN.test(tool) || tool.endsWith("/") || tool.includes("//")) {
+    if (
+      typeof tool !== "string" ||
+      !TOOL_NAME_PATTERN.test(tool) ||
+      tool.endsWith("/") ||
+      tool.includes("//")
+    ) {
       invalid(`serves: "${String(tool).slice(0, 140)}" is not a tool name`);
     }
   }

@@ -28,7 +28,9 @@ interface IndexedKey {
 export function parsePublicKey(input: unknown): Ed25519PublicKey {
   if (typeof input === "object" && input !== null) return Ed25519PublicKey.fromJwk(input);
   if (typeof input !== "string") {
-    throw new SignetError("INVALID_REQUEST", "A public key must be base64url, PEM or JWK", { reason: "public_key" });
+    throw new SignetError("INVALID_REQUEST", "A public key must be base64url, PEM or JWK", {
+      reason: "public_key",
+    });
   }
   const text = input.trim();
   if (text.startsWith("-----BEGIN")) return Ed25519PublicKey.fromPem(text);
@@ -37,7 +39,9 @@ export function parsePublicKey(input: unknown): Ed25519PublicKey {
     try {
       jwk = JSON.parse(text);
     } catch {
-      throw new SignetError("INVALID_REQUEST", "The public key JWK is not valid JSON", { reason: "public_key" });
+      throw new SignetError("INVALID_REQUEST", "The public key JWK is not valid JSON", {
+        reason: "public_key",
+      });
     }
     return Ed25519PublicKey.fromJwk(jwk);
   }
@@ -146,7 +150,11 @@ export class AgentRegistry {
       actor: ctx.actor,
       target: `agent:${agent.id}`,
       outcome: "success",
-      details: { created: existing === undefined, version: agent.version ?? null, added_keys: newKeys.map((k) => k.kid) },
+      details: {
+        created: existing === undefined,
+        version: agent.version ?? null,
+        added_keys: newKeys.map((k) => k.kid),
+      },
     });
     return { agent, keys: await this.listKeys(agent.id), created: existing === undefined };
   }
@@ -161,7 +169,10 @@ export class AgentRegistry {
 
   async listKeys(agentId: string): Promise<AgentKeyView[]> {
     const now = this.options.now();
-    return (await this.store.listKeys(agentId)).map((record) => ({ ...record, state: keyState(record, now) }));
+    return (await this.store.listKeys(agentId)).map((record) => ({
+      ...record,
+      state: keyState(record, now),
+    }));
   }
 
   private async requireAgent(agentId: string): Promise<AgentRecord> {
@@ -183,7 +194,9 @@ export class AgentRegistry {
     await this.requireAgent(agentId);
     const key = parsePublicKey(publicKey);
     if (this.keys.has(key.kid)) {
-      throw new SignetError("INVALID_REQUEST", "That public key is already registered", { reason: "public_key" });
+      throw new SignetError("INVALID_REQUEST", "That public key is already registered", {
+        reason: "public_key",
+      });
     }
     const now = this.options.now();
     const record: AgentKeyRecord = { kid: key.kid, agentId, publicKey: key.toBase64Url(), createdAt: now };
@@ -212,7 +225,8 @@ export class AgentRegistry {
   async revokeKey(agentId: string, kid: string, reason: string, ctx: StoreContext): Promise<AgentKeyView> {
     await this.requireAgent(agentId);
     const current = await this.store.getKey(kid);
-    if (current === undefined || current.agentId !== agentId) throw new SignetError("NOT_FOUND", "No such key");
+    if (current === undefined || current.agentId !== agentId)
+      throw new SignetError("NOT_FOUND", "No such key");
     const updated =
       current.revokedAt === undefined
         ? await this.store.updateKey(kid, { revokedAt: this.options.now(), revokedReason: reason }, ctx)

@@ -28,7 +28,7 @@ function problems(fn: () => unknown): readonly string[] {
 }
 
 describe("loadConfig", () => {
-  it("defaults to TLS with optional client certificates, paths inside the data dir", () => {
+  it("defaults to TLS (client certificates off without a CA), paths inside the data dir", () => {
     const dir = dataDir();
     const config = loadConfig({ dataDir: dir, env: {} });
     expect(config.server.insecure).toBe(false);
@@ -36,7 +36,7 @@ describe("loadConfig", () => {
     expect(config.tls).toEqual({
       certPath: join(dir, "certs/server.crt"),
       keyPath: join(dir, "certs/server.key"),
-      clientAuth: "optional",
+      clientAuth: "none",
     });
     expect(config.storage.sqlitePath).toBe(join(dir, "signet.db"));
     expect(config.envelopes).toEqual({ maxBytes: 1048576, maxDepth: 64, freshnessWindowMs: 60000 });

@@ -46,13 +46,21 @@ export function registerAgentRoutes(app: FastifyInstance, deps: { registry: Agen
   app.post("/v1/agents", { config: { guard: { permission: "agent:deploy" } } }, async (request, reply) => {
     const input = body(request);
     if (typeof input.definition !== "string") {
-      throw new SignetError("INVALID_REQUEST", "definition must be the agent's Markdown text", { reason: "body" });
+      throw new SignetError("INVALID_REQUEST", "definition must be the agent's Markdown text", {
+        reason: "body",
+      });
     }
     const keys = input.public_keys ?? (input.public_key === undefined ? [] : [input.public_key]);
     if (!Array.isArray(keys) || keys.length > 16) {
-      throw new SignetError("INVALID_REQUEST", "public_keys must be a list of at most 16 keys", { reason: "body" });
+      throw new SignetError("INVALID_REQUEST", "public_keys must be a list of at most 16 keys", {
+        reason: "body",
+      });
     }
-    const { agent, keys: views, created } = await registry.deploy(input.definition, keys, {
+    const {
+      agent,
+      keys: views,
+      created,
+    } = await registry.deploy(input.definition, keys, {
       actor: principalOf(request).id,
       requestId: request.id,
     });

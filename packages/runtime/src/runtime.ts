@@ -1,0 +1,213 @@
+// Assembles a runtime from its configuration: stores, registry, authentication, HTTPS, and shutdown.
+import { readFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { Ed25519PrivateKey } from "@signet/protocol";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { type EventRecorder, createEventRecorder } from "./audit/event-recorder.js";
+import { type Authenticator, createAuthenticator } from "./auth/authenticator.js";
+import { createJwtVerifier } from "./auth/jwt.js";
+import { ConfigError, type RuntimeConfig } from "./config/load-config.js";
+import { createHttpServer } from "./http/server.js";
+import { registerAgentRoutes } from "./http/routes/agents.js";
+import { registerAuthRoutes } from "./http/routes/auth-keys.js";
+import { registerHealthRoutes } from "./http/routes/health.js";
+import { AgentRegistry } from "./registry/agent-registry.js";
+import { openStores } from "./store/open.js";
+import type { Stores } from "./store/types.js";
+import { createLogger } from "./telemetry/logger.js";
+import { type RuntimeMetrics, createRuntimeMetrics } from "./telemetry/metrics.js";
+import { buildTlsOptions } from "./tls/server-options.js";
+
+export const RUNTIME_VERSION = "0.1.0";
+
+/** A running (or ready to run) Signet runtime. */
+export interface Runtime {
+  readonly config: RuntimeConfig;
+  readonly app: FastifyInstance;
+  readonly stores: Stores;
+  readonly registry: AgentRegistry;
+  readonly events: EventRecorder;
+  readonly metrics: RuntimeMetrics;
+  readonly logger: Logger;
+  /** The runtime's own signing key (receipts, checkpoints). */
+  readonly signingKey: Ed25519PrivateKey;
+  /** Starts listening; resolves to the base URL (`https://127.0.0.1:8443`). */
+  start(): Promise<string>;
+  /** Stops accepting, drains in-flight requests, closes the stores. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  readonly logger?: Logger;
+  /** Use these stores instead of opening the configured ones (tests). */
+  readonly stores?: Stores;
+}
+
+function loadSigningKey(path: string): Ed25519PrivateKey {
+  let pem: string;
+  try {
+    pem = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError([
+      `runtime.signing_key_path: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? "error"}); run \`signet init\``,
+    ]);
+  }
+  try {
+    return Ed25519PrivateKey.fromPem(pem);
+  } catch {
+    throw new ConfigError([`runtime.signing_key_path: ${path} is not an Ed25519 private key (PKCS#8 PEM)`]);
+  }
+}
+
+async function openConfiguredStores(config: RuntimeConfig): Promise<Stores> {
+  const url = config.storage.databaseUrl;
+  if (url !== undefined) {
+    if (/^postgres(ql)?:\/\//.test(url)) {
+      throw new ConfigError([
+        "storage.database_url: PostgreSQL is not supported by this version yet; unset SIGNET_DATABASE_URL to use SQLite",
+      ]);
+    }
+    throw new ConfigError(["storage.database_url: must be a postgres:// URL"]);
+  }
+  return openStores({ kind: "sqlite", path: config.storage.sqlitePath });
+}
+
+function readStaticKeys(paths: readonly string[]): string[] {
+  return paths.map((path) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch (error) {
+      throw new ConfigError([
+        `auth.jwt.static_keys: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+      ]);
+    }
+  });
+}
+
+/** Builds the authenticator the configuration asks for; each failure is recorded as an event. */
+function buildAuthenticator(
+  config: RuntimeConfig,
+  stores: Stores,
+  events: EventRecorder,
+  logger: Logger,
+): Authenticator {
+  const jwt = config.auth.jwt;
+  return createAuthenticator({
+    ...(config.auth.apiKeys ? { apiKeys: stores.apiKeys } : {}),
+    ...(jwt === undefined
+      ? {}
+      : {
+          jwt: createJwtVerifier({
+            issuer: jwt.issuer,
+            audience: jwt.audience,
+            algorithms: jwt.algorithms,
+            ...(jwt.jwksUrl === undefined ? {} : { jwksUrl: jwt.jwksUrl }),
+            ...(jwt.staticKeys.length === 0 ? {} : { staticKeys: readStaticKeys(jwt.staticKeys) }),
+            clockToleranceSec: jwt.clockToleranceSec,
+            principalKind: jwt.principalKind,
+            permissionsClaim: jwt.permissionsClaim,
+          }),
+        }),
+    // Client certificates count only when the TLS layer asks for them and checks them against a CA.
+    ...(config.tls !== undefined && config.tls.clientAuth !== "none"
+      ? { mtlsPrincipals: config.auth.mtls.principals }
+      : {}),
+    onFailure: async (reason, method, hints) => {
+      try {
+        await events.record({
+          type: "auth_failure",
+          outcome: "deny",
+          code: "UNAUTHENTICATED",
+          details: { reason, method, ...hints },
+        });
+      } catch (error) {
+        logger.error({ err: error }, "could not record an authentication failure");
+      }
+    },
+  });
+}
+
+/**
+ * Creates a runtime from a loaded configuration. Nothing listens until `start()`.
+ *
+ * Example:
+ * ```ts
+ * const runtime = await createRuntime(loadConfig({ dataDir: ".signet" }));
+ * const url = await runtime.start();
+ * ```
+ */
+export async function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {}): Promise<Runtime> {
+  const logger = options.logger ?? createLogger({ level: config.logging.level });
+  const signingKey = loadSigningKey(config.runtimeKeyPath);
+  const https =
+    config.tls === undefined
+      ? undefined
+      : await buildTlsOptions({
+          certPath: config.tls.certPath,
+          keyPath: config.tls.keyPath,
+          clientAuth: config.tls.clientAuth,
+          ...(config.tls.clientCaPath === undefined ? {} : { clientCa: config.tls.clientCaPath }),
+        }).catch((error: unknown) => {
+          throw new ConfigError([(error as Error).message]);
+        });
+  const stores = options.stores ?? (await openConfiguredStores(config));
+  try {
+    const events = createEventRecorder(stores.events);
+    const registry = await AgentRegistry.open(stores.agents, events, {
+      keyRotationGraceMs: config.registry.keyRotationGraceMs,
+    });
+    const metrics = createRuntimeMetrics();
+    const authenticator = buildAuthenticator(config, stores, events, logger);
+    const app = createHttpServer({
+      config,
+      ...(https === undefined ? {} : { https: https as unknown as Record<string, unknown> }),
+      logger,
+      metrics,
+      events,
+      authenticate: (request) => authenticator.authenticate(request),
+    });
+    registerHealthRoutes(app, { metrics, ready: () => stores.ping(), version: RUNTIME_VERSION });
+    registerAgentRoutes(app, { registry });
+    registerAuthRoutes(app, { apiKeys: stores.apiKeys, events });
+
+    let stopping: Promise<void> | undefined;
+    return {
+      config,
+      app,
+      stores,
+      registry,
+      events,
+      metrics,
+      logger,
+      signingKey,
+      async start() {
+        await app.listen({ host: config.server.host, port: config.server.port });
+        const address = app.server.address() as AddressInfo;
+        const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+        const url = `${config.server.insecure ? "http" : "https"}://${host}:${address.port}`;
+        if (config.server.insecure) {
+          logger.warn(
+            { url },
+            "INSECURE MODE: plaintext HTTP, no TLS, dev identities accepted. Never use this outside local development.",
+          );
+        }
+        logger.info(
+          { url, env: config.env, client_auth: config.tls?.clientAuth ?? "none" },
+          "signet runtime listening",
+        );
+        return url;
+      },
+      stop() {
+        stopping ??= (async () => {
+          await app.close();
+          await stores.close();
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    if (options.stores === undefined) await stores.close();
+    throw error;
+  }
+}

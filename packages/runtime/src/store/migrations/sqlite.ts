@@ -1,0 +1,134 @@
+// The SQLite schema as an ordered list of migrations, and the runner that brings a database up to date.
+//
+// A migration, once released, never changes: a new column or index is a new entry at the end. The
+// runner records each applied version in `schema_migrations`, so it knows what a database holds.
+import type { Database } from "better-sqlite3";
+import { SchemaVersionError } from "../schema-version-error.js";
+
+/** One step of the schema. `version` is a positive integer, strictly increasing through the list. */
+export interface SqliteMigration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/**
+ * Every SQLite migration, oldest first.
+ *
+ * Tables are STRICT so a wrongly typed value fails loudly instead of being stored as text; arrays and
+ * objects are JSON text (checked with `json_valid`), timestamps are integer milliseconds.
+ */
+export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
+  {
+    version: 1,
+    name: "registry, api keys and events",
+    sql: `
+      CREATE TABLE agents (
+        id          TEXT PRIMARY KEY,
+        version     TEXT,
+        description TEXT NOT NULL,
+        definition  TEXT NOT NULL CHECK (json_valid(definition)),
+        serves      TEXT NOT NULL CHECK (json_valid(serves)),
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        deployed_by TEXT NOT NULL
+      ) STRICT;
+
+      -- A kid is an RFC 7638 thumbprint, so it is unique across all agents, not only within one.
+      CREATE TABLE agent_keys (
+        kid            TEXT PRIMARY KEY,
+        agent_id       TEXT NOT NULL REFERENCES agents (id),
+        public_key     TEXT NOT NULL,
+        created_at     INTEGER NOT NULL,
+        not_after      INTEGER,
+        revoked_at     INTEGER,
+        revoked_reason TEXT
+      ) STRICT;
+      -- listKeys(agentId): one agent's keys, oldest first (rowid, implied in the index, breaks ties).
+      CREATE INDEX agent_keys_by_agent ON agent_keys (agent_id, created_at);
+
+      CREATE TABLE api_keys (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        principal   TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('agent', 'user', 'service')),
+        permissions TEXT NOT NULL CHECK (json_valid(permissions)),
+        hash        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        created_by  TEXT NOT NULL,
+        expires_at  INTEGER,
+        revoked_at  INTEGER
+      ) STRICT;
+
+      -- AUTOINCREMENT: a seq is never reused, even after old events are pruned, so an afterSeq
+      -- cursor held by a reader can never skip a new event.
+      CREATE TABLE events (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        id      TEXT NOT NULL UNIQUE,
+        ts      INTEGER NOT NULL,
+        type    TEXT NOT NULL,
+        actor   TEXT,
+        target  TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('allow', 'deny', 'success', 'failure', 'error')),
+        code    TEXT,
+        details TEXT NOT NULL CHECK (json_valid(details))
+      ) STRICT;
+      -- listEvents({ type, afterSeq }): one type's events in seq order.
+      CREATE INDEX events_by_type ON events (type, seq);
+    `,
+  },
+];
+
+/** Throws unless versions are positive integers in strictly increasing order: a build-time mistake. */
+function assertOrdered(migrations: readonly SqliteMigration[]): void {
+  let previous = 0;
+  for (const { version, name } of migrations) {
+    if (!Number.isSafeInteger(version) || version <= previous) {
+      throw new Error(`Migration "${name}" has version ${version}; versions must increase from 1`);
+    }
+    previous = version;
+  }
+}
+
+/**
+ * Applies every migration newer than the database's schema, all in one IMMEDIATE transaction, and
+ * returns the versions applied. Refuses a database whose schema is newer than `migrations` knows.
+ *
+ * Example: `migrateSqlite(db)` right after opening, before preparing any statement.
+ */
+export function migrateSqlite(
+  db: Database,
+  migrations: readonly SqliteMigration[] = SQLITE_MIGRATIONS,
+): number[] {
+  assertOrdered(migrations);
+  const supported = migrations.at(-1)?.version ?? 0;
+
+  const migrate = db.transaction((): number[] => {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS schema_migrations (
+        version    INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL,
+        applied_at INTEGER NOT NULL
+      ) STRICT
+    `);
+    // Read inside the transaction: a second process opening the same file waits, then sees our work.
+    const current =
+      db.prepare<[], number | null>("SELECT max(version) FROM schema_migrations").pluck().get() ?? 0;
+    if (current > supported) throw new SchemaVersionError(current, supported, db.name);
+
+    const record = db.prepare<[number, string, number]>(
+      "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+    );
+    const applied: number[] = [];
+    for (const migration of migrations) {
+      if (migration.version <= current) continue;
+      db.exec(migration.sql);
+      record.run(migration.version, migration.name, Date.now());
+      applied.push(migration.version);
+    }
+    return applied;
+  });
+
+  // IMMEDIATE takes the write lock up front, so two processes can't both decide to apply version N.
+  return migrate.immediate();
+}

@@ -1,0 +1,450 @@
+// The SQLite adapter: every store in one embedded database file, over better-sqlite3.
+//
+// better-sqlite3 is synchronous; each method does its work in one call and hands back a settled
+// promise, which keeps the interface the same as the networked adapters'.
+import { closeSync, openSync } from "node:fs";
+import { SignetError } from "@signet/protocol";
+import Database from "better-sqlite3";
+import { assertKeysBelongTo, eventLimit } from "./input-checks.js";
+import { migrateSqlite } from "./migrations/sqlite.js";
+import type {
+  AgentKeyPatch,
+  AgentKeyRecord,
+  AgentRecord,
+  ApiKeyRecord,
+  EventQuery,
+  EventRecord,
+  PrincipalKind,
+  StoreContext,
+  Stores,
+} from "./types.js";
+
+/** How the SQLite adapter trades durability for speed. */
+export interface SqliteStoreOptions {
+  /**
+   * `NORMAL` (default): with WAL, a commit survives the process crashing or being killed, but the
+   * last commits before a power loss or OS crash may be rolled back (never corrupted). `FULL` syncs
+   * the WAL on every commit, so commits survive power loss too, at a cost in write throughput.
+   */
+  readonly synchronous?: "NORMAL" | "FULL";
+  /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. Default 5000. */
+  readonly busyTimeoutMs?: number;
+}
+
+const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+
+interface AgentRow {
+  id: string;
+  version: string | null;
+  description: string;
+  definition: string;
+  serves: string;
+  created_at: number;
+  updated_at: number;
+  deployed_by: string;
+}
+
+interface AgentKeyRow {
+  kid: string;
+  agent_id: string;
+  public_key: string;
+  created_at: number;
+  not_after: number | null;
+  revoked_at: number | null;
+  revoked_reason: string | null;
+}
+
+interface ApiKeyRow {
+  id: string;
+  name: string;
+  principal: string;
+  kind: PrincipalKind;
+  permissions: string;
+  hash: string;
+  created_at: number;
+  created_by: string;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+interface EventRow {
+  seq: number;
+  id: string;
+  ts: number;
+  type: string;
+  actor: string | null;
+  target: string | null;
+  outcome: EventRecord["outcome"];
+  code: string | null;
+  details: string;
+}
+
+/** Maps SQL NULL to an absent field, the way the in-memory adapter omits `undefined`. */
+function present<K extends string, V>(field: K, value: V | null): { [P in K]?: V } {
+  return value === null ? {} : ({ [field]: value } as { [P in K]: V });
+}
+
+function toAgent(row: AgentRow): AgentRecord {
+  return {
+    id: row.id,
+    ...present("version", row.version),
+    description: row.description,
+    definition: JSON.parse(row.definition) as Record<string, unknown>,
+    serves: JSON.parse(row.serves) as string[],
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    deployedBy: row.deployed_by,
+  };
+}
+
+function toAgentKey(row: AgentKeyRow): AgentKeyRecord {
+  return {
+    kid: row.kid,
+    agentId: row.agent_id,
+    publicKey: row.public_key,
+    createdAt: row.created_at,
+    ...present("notAfter", row.not_after),
+    ...present("revokedAt", row.revoked_at),
+    ...present("revokedReason", row.revoked_reason),
+  };
+}
+
+function toApiKey(row: ApiKeyRow): ApiKeyRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    principal: row.principal,
+    kind: row.kind,
+    permissions: JSON.parse(row.permissions) as string[],
+    hash: row.hash,
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+    ...present("expiresAt", row.expires_at),
+    ...present("revokedAt", row.revoked_at),
+  };
+}
+
+function toEvent(row: EventRow): EventRecord {
+  return {
+    seq: row.seq,
+    id: row.id,
+    ts: row.ts,
+    type: row.type,
+    ...present("actor", row.actor),
+    ...present("target", row.target),
+    outcome: row.outcome,
+    ...present("code", row.code),
+    details: JSON.parse(row.details) as Record<string, unknown>,
+  };
+}
+
+/** True when `error` is SQLite refusing a row for one of the given constraint kinds. */
+function violates(error: unknown, ...codes: string[]): boolean {
+  return error instanceof Database.SqliteError && codes.includes(error.code);
+}
+
+/** Runs `work` now and turns a throw into a rejection, so callers see one failure path. */
+function run<T>(work: () => T): Promise<T> {
+  return new Promise<T>((resolve) => resolve(work()));
+}
+
+/**
+ * Creates the database file readable by its owner only when it does not exist yet: it holds the
+ * agent registry and API key hashes. SQLite gives its -wal and -shm files the same mode. An existing
+ * file keeps the mode its owner chose.
+ */
+function createPrivateFile(path: string): void {
+  if (path === "" || path === ":memory:") return;
+  try {
+    closeSync(openSync(path, "wx", 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
+}
+
+function configure(db: Database.Database, options: SqliteStoreOptions): void {
+  const synchronous = options.synchronous ?? "NORMAL";
+  if (synchronous !== "NORMAL" && synchronous !== "FULL") {
+    throw new TypeError(`synchronous must be "NORMAL" or "FULL", not ${String(synchronous)}`);
+  }
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+    throw new TypeError("busyTimeoutMs must be a non-negative integer");
+  }
+
+  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+  if (!db.memory) {
+    // WAL lets readers run alongside the writer and makes NORMAL sync safe against process crashes.
+    const mode = db.pragma("journal_mode = WAL", { simple: true });
+    if (mode !== "wal") {
+      // Some network filesystems cannot do WAL; the durability promised above would not hold.
+      throw new Error(`SQLite could not switch ${db.name} to WAL mode (got ${String(mode)})`);
+    }
+  }
+  db.pragma(`synchronous = ${synchronous}`);
+  // Off by default in SQLite, per connection: without it, agent_keys.agent_id would go unchecked.
+  db.pragma("foreign_keys = ON");
+}
+
+/**
+ * Opens (creating if needed) the SQLite database at `path`, migrates it to the current schema and
+ * returns its stores. `":memory:"` gives a private in-memory database, for tests. Throws
+ * `SchemaVersionError` when the file was written by a newer Signet.
+ *
+ * Example: `const stores = openSqliteStores(join(dataDir, "signet.db"), { synchronous: "FULL" });`.
+ */
+export function openSqliteStores(path: string, options: SqliteStoreOptions = {}): Stores {
+  createPrivateFile(path);
+  const db = new Database(path);
+  try {
+    configure(db, options);
+    migrateSqlite(db);
+    return createStores(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+function createStores(db: Database.Database): Stores {
+  // Prepared once per connection; each call only binds and steps.
+  const upsertAgent = db.prepare<AgentRow>(`
+    INSERT INTO agents (id, version, description, definition, serves, created_at, updated_at, deployed_by)
+    VALUES (@id, @version, @description, @definition, @serves, @created_at, @updated_at, @deployed_by)
+    ON CONFLICT (id) DO UPDATE SET
+      version = excluded.version,
+      description = excluded.description,
+      definition = excluded.definition,
+      serves = excluded.serves,
+      created_at = excluded.created_at,
+      updated_at = excluded.updated_at,
+      deployed_by = excluded.deployed_by
+  `);
+  const selectAgent = db.prepare<[string], AgentRow>("SELECT * FROM agents WHERE id = ?");
+  const selectAgents = db.prepare<[], AgentRow>("SELECT * FROM agents ORDER BY id");
+  const insertKey = db.prepare<AgentKeyRow>(`
+    INSERT INTO agent_keys (kid, agent_id, public_key, created_at, not_after, revoked_at, revoked_reason)
+    VALUES (@kid, @agent_id, @public_key, @created_at, @not_after, @revoked_at, @revoked_reason)
+  `);
+  // A patch field left out (NULL) keeps the stored value.
+  const patchKey = db.prepare<[number | null, number | null, string | null, string], AgentKeyRow>(`
+    UPDATE agent_keys SET
+      not_after = coalesce(?, not_after),
+      revoked_at = coalesce(?, revoked_at),
+      revoked_reason = coalesce(?, revoked_reason)
+    WHERE kid = ?
+    RETURNING *
+  `);
+  const selectKey = db.prepare<[string], AgentKeyRow>("SELECT * FROM agent_keys WHERE kid = ?");
+  const selectKeys = db.prepare<[], AgentKeyRow>("SELECT * FROM agent_keys ORDER BY created_at, rowid");
+  const selectAgentKeys = db.prepare<[string], AgentKeyRow>(
+    "SELECT * FROM agent_keys WHERE agent_id = ? ORDER BY created_at, rowid",
+  );
+
+  const insertApiKey = db.prepare<ApiKeyRow>(`
+    INSERT INTO api_keys (id, name, principal, kind, permissions, hash, created_at, created_by, expires_at, revoked_at)
+    VALUES (@id, @name, @principal, @kind, @permissions, @hash, @created_at, @created_by, @expires_at, @revoked_at)
+  `);
+  const selectApiKey = db.prepare<[string], ApiKeyRow>("SELECT * FROM api_keys WHERE id = ?");
+  const selectApiKeys = db.prepare<[], ApiKeyRow>("SELECT * FROM api_keys ORDER BY created_at, rowid");
+  // The first revocation time stands: a later call must not make the key look valid for longer.
+  const revokeApiKeyRow = db.prepare<[number, string], ApiKeyRow>(
+    "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? RETURNING *",
+  );
+
+  const insertEvent = db.prepare<Omit<EventRow, "seq">>(`
+    INSERT INTO events (id, ts, type, actor, target, outcome, code, details)
+    VALUES (@id, @ts, @type, @actor, @target, @outcome, @code, @details)
+  `);
+  // Four fixed queries rather than one with `? IS NULL OR type = ?`, which would keep SQLite from
+  // using events_by_type. LIMIT -1 means no limit.
+  type EventParams = { afterSeq: number; limit: number; type?: string };
+  const eventQuery = (where: string, order: "ASC" | "DESC") =>
+    db.prepare<EventParams, EventRow>(
+      `SELECT * FROM events WHERE ${where} seq > @afterSeq ORDER BY seq ${order} LIMIT @limit`,
+    );
+  const selectEvents = {
+    all: { ASC: eventQuery("", "ASC"), DESC: eventQuery("", "DESC") },
+    byType: { ASC: eventQuery("type = @type AND", "ASC"), DESC: eventQuery("type = @type AND", "DESC") },
+  };
+  const ping = db.prepare<[], number>("SELECT 1").pluck();
+
+  const addKeyRow = (key: AgentKeyRecord): void => {
+    try {
+      insertKey.run({
+        kid: key.kid,
+        agent_id: key.agentId,
+        public_key: key.publicKey,
+        created_at: key.createdAt,
+        not_after: key.notAfter ?? null,
+        revoked_at: key.revokedAt ?? null,
+        revoked_reason: key.revokedReason ?? null,
+      });
+    } catch (error) {
+      if (violates(error, "SQLITE_CONSTRAINT_PRIMARYKEY")) {
+        throw new SignetError(
+          "INVALID_REQUEST",
+          `Key ${key.kid} is already registered`,
+          {},
+          { cause: error },
+        );
+      }
+      if (violates(error, "SQLITE_CONSTRAINT_FOREIGNKEY")) {
+        throw new SignetError(
+          "INVALID_REQUEST",
+          `No agent ${key.agentId} to add key ${key.kid} to`,
+          {},
+          {
+            cause: error,
+          },
+        );
+      }
+      throw error;
+    }
+  };
+
+  // A refused key rolls back the agent row too: putAgent stores all or nothing.
+  const putAgentWithKeys = db.transaction((agent: AgentRecord, keys: readonly AgentKeyRecord[]) => {
+    upsertAgent.run({
+      id: agent.id,
+      version: agent.version ?? null,
+      description: agent.description,
+      definition: JSON.stringify(agent.definition),
+      serves: JSON.stringify(agent.serves),
+      created_at: agent.createdAt,
+      updated_at: agent.updatedAt,
+      deployed_by: agent.deployedBy,
+    });
+    for (const key of keys) addKeyRow(key);
+  });
+
+  return {
+    agents: {
+      putAgent: (agent: AgentRecord, keys: readonly AgentKeyRecord[], _ctx: StoreContext) =>
+        run(() => {
+          assertKeysBelongTo(agent, keys);
+          putAgentWithKeys(agent, keys);
+        }),
+      getAgent: (id: string) =>
+        run(() => {
+          const row = selectAgent.get(id);
+          return row && toAgent(row);
+        }),
+      listAgents: () => run(() => selectAgents.all().map(toAgent)),
+      addKey: (key: AgentKeyRecord, _ctx: StoreContext) => run(() => addKeyRow(key)),
+      updateKey: (kid: string, patch: AgentKeyPatch, _ctx: StoreContext) =>
+        run(() => {
+          const row = patchKey.get(
+            patch.notAfter ?? null,
+            patch.revokedAt ?? null,
+            patch.revokedReason ?? null,
+            kid,
+          );
+          return row && toAgentKey(row);
+        }),
+      getKey: (kid: string) =>
+        run(() => {
+          const row = selectKey.get(kid);
+          return row && toAgentKey(row);
+        }),
+      listKeys: (agentId?: string) =>
+        run(() => (agentId === undefined ? selectKeys.all() : selectAgentKeys.all(agentId)).map(toAgentKey)),
+    },
+
+    apiKeys: {
+      putApiKey: (key: ApiKeyRecord, _ctx: StoreContext) =>
+        run(() => {
+          try {
+            insertApiKey.run({
+              id: key.id,
+              name: key.name,
+              principal: key.principal,
+              kind: key.kind,
+              permissions: JSON.stringify(key.permissions),
+              hash: key.hash,
+              created_at: key.createdAt,
+              created_by: key.createdBy,
+              expires_at: key.expiresAt ?? null,
+              revoked_at: key.revokedAt ?? null,
+            });
+          } catch (error) {
+            if (violates(error, "SQLITE_CONSTRAINT_PRIMARYKEY")) {
+              throw new SignetError(
+                "INVALID_REQUEST",
+                `API key ${key.id} already exists`,
+                {},
+                { cause: error },
+              );
+            }
+            throw error;
+          }
+        }),
+      getApiKey: (id: string) =>
+        run(() => {
+          const row = selectApiKey.get(id);
+          return row && toApiKey(row);
+        }),
+      listApiKeys: () => run(() => selectApiKeys.all().map(toApiKey)),
+      revokeApiKey: (id: string, at: number, _ctx: StoreContext) =>
+        run(() => {
+          const row = revokeApiKeyRow.get(at, id);
+          return row && toApiKey(row);
+        }),
+    },
+
+    events: {
+      appendEvent: (event: EventRecord) =>
+        run(() => {
+          try {
+            const { lastInsertRowid } = insertEvent.run({
+              id: event.id,
+              ts: event.ts,
+              type: event.type,
+              actor: event.actor ?? null,
+              target: event.target ?? null,
+              outcome: event.outcome,
+              code: event.code ?? null,
+              details: JSON.stringify(event.details),
+            });
+            return Number(lastInsertRowid);
+          } catch (error) {
+            if (violates(error, "SQLITE_CONSTRAINT_UNIQUE")) {
+              throw new SignetError(
+                "INVALID_REQUEST",
+                `Event ${event.id} is already recorded`,
+                {},
+                {
+                  cause: error,
+                },
+              );
+            }
+            throw error;
+          }
+        }),
+      listEvents: (query: EventQuery = {}) =>
+        run(() => {
+          const params: EventParams = { afterSeq: query.afterSeq ?? 0, limit: eventLimit(query) ?? -1 };
+          const order = query.newestFirst === true ? "DESC" : "ASC";
+          const rows =
+            query.type === undefined
+              ? selectEvents.all[order].all(params)
+              : selectEvents.byType[order].all({ ...params, type: query.type });
+          return rows.map(toEvent);
+        }),
+    },
+
+    ping: () => {
+      if (!db.open) return Promise.resolve(false);
+      try {
+        return Promise.resolve(ping.get() === 1);
+      } catch {
+        return Promise.resolve(false);
+      }
+    },
+    close: () => {
+      // Closing twice is harmless; closing checkpoints the WAL into the main file.
+      if (db.open) db.close();
+      return Promise.resolve();
+    },
+  };
+}
