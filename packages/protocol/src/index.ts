@@ -1,5 +1,26 @@
 // Public API of @signet/protocol: every export here is public surface, so each is named.
 export {
+  type ClientFrame,
+  DELIVERY_DOMAIN,
+  type Delivery,
+  type ErrorFrame,
+  type Frame,
+  type HelloFrame,
+  type InvokeFrame,
+  type KeyRevokedFrame,
+  MAX_FRAME_BYTES,
+  type PingFrame,
+  type PongFrame,
+  type ResultFrame,
+  type ServerFrame,
+  type WelcomeFrame,
+  parseClientFrame,
+  parseServerFrame,
+  serializeFrame,
+  signDelivery,
+  verifyDelivery,
+} from "./connect/frames.js";
+export {
   type ContentHash,
   HASH_ALGORITHMS,
   type HashAlgorithm,
@@ -28,6 +49,18 @@ export {
   TYPE_PATTERN,
   assertEnvelopeShape,
 } from "./envelope/fields.js";
+export {
+  RECEIPT_DOMAIN,
+  type Receipt,
+  type ReceiptFields,
+  signReceipt,
+  verifyReceipt,
+} from "./envelope/receipt.js";
+export {
+  runtimeSigningInput,
+  signRuntimeDocument,
+  verifyRuntimeDocument,
+} from "./envelope/runtime-signed.js";
 export {
   ENVELOPE_DOMAIN,
   type EnvelopeDraft,

@@ -9,7 +9,13 @@ import { type Authenticator, createAuthenticator } from "./auth/authenticator.js
 import { createJwtVerifier } from "./auth/jwt.js";
 import { ConfigError, type RuntimeConfig } from "./config/load-config.js";
 import { createHttpServer } from "./http/server.js";
+import websocket from "@fastify/websocket";
+import { MAX_FRAME_BYTES } from "@signet/protocol";
 import { registerAgentRoutes } from "./http/routes/agents.js";
+import { registerConnectRoute } from "./http/routes/connect.js";
+import { registerEnvelopeRoutes } from "./http/routes/envelopes.js";
+import { InvocationPipeline } from "./pipeline/invocation-pipeline.js";
+import { Router } from "./routing/router.js";
 import { registerAuthRoutes } from "./http/routes/auth-keys.js";
 import { registerHealthRoutes } from "./http/routes/health.js";
 import { AgentRegistry } from "./registry/agent-registry.js";
@@ -27,6 +33,8 @@ export interface Runtime {
   readonly app: FastifyInstance;
   readonly stores: Stores;
   readonly registry: AgentRegistry;
+  readonly pipeline: InvocationPipeline;
+  readonly router: Router;
   readonly events: EventRecorder;
   readonly metrics: RuntimeMetrics;
   readonly logger: Logger;
@@ -171,12 +179,54 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     registerAgentRoutes(app, { registry });
     registerAuthRoutes(app, { apiKeys: stores.apiKeys, events });
 
+    const router = new Router({ lateResultHoldMs: 60_000 });
+    const pipeline = new InvocationPipeline({
+      registry,
+      replay: stores.replay,
+      events,
+      router,
+      runtimeKey: signingKey,
+      metrics,
+      settings: {
+        maxBytes: config.envelopes.maxBytes,
+        maxDepth: config.envelopes.maxDepth,
+        freshnessWindowMs: config.envelopes.freshnessWindowMs,
+        idempotencyRetentionMs: config.envelopes.idempotencyRetentionMs,
+        callTimeoutMs: config.routing.callTimeoutMs,
+      },
+    });
+    registerEnvelopeRoutes(app, { pipeline });
+    await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } });
+    await app.register(async (scope) => {
+      registerConnectRoute(scope, {
+        registry,
+        router,
+        events,
+        runtimeKid: signingKey.kid,
+        runtimePublicKey: signingKey.publicKey.toBase64Url(),
+        settings: {
+          maxInFlight: config.routing.maxInFlight,
+          heartbeatMs: config.routing.heartbeatMs,
+          helloTimeoutMs: 10_000,
+        },
+      });
+    });
+    // Expired nonces and outcomes are pruned in the background; a failure here only delays pruning.
+    const pruner = setInterval(() => {
+      stores.replay
+        .prune(Date.now())
+        .catch((error: unknown) => logger.warn({ err: error }, "replay prune failed"));
+    }, 60_000);
+    pruner.unref();
+
     let stopping: Promise<void> | undefined;
     return {
       config,
       app,
       stores,
       registry,
+      pipeline,
+      router,
       events,
       metrics,
       logger,
@@ -200,6 +250,8 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       },
       stop() {
         stopping ??= (async () => {
+          clearInterval(pruner);
+          router.close();
           await app.close();
           await stores.close();
         })();

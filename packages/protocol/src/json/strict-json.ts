@@ -6,6 +6,7 @@
 // can hash the wire bytes instead of canonicalizing again.
 import { SignetError } from "../errors/signet-error.js";
 import type { JsonValue } from "./canonical-json.js";
+import { scanCanonicalJson } from "./canonical-scan.js";
 
 /** Limits for {@link parseStrictJson}. */
 export interface StrictJsonLimits {
@@ -325,6 +326,20 @@ export function decodeJsonText(input: string | Uint8Array, maxBytes = DEFAULT_MA
   }
 }
 
+// String.prototype.isWellFormed (ES2024, in Node 20) is missing from this project's ES2023 typings.
+function isWellFormed(text: string): boolean {
+  return (text as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+/** JSON.parse, or undefined where it throws: the strict parser then finds the exact error. */
+function parseNative(text: string): JsonValue | undefined {
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Parses one JSON document strictly and reports whether it was canonical, with the spans of its
  * top-level members. Throws `INVALID_ENVELOPE` on duplicate keys, `__proto__`, `constructor` or
@@ -336,7 +351,17 @@ export function parseStrictJsonDocument(
   limits: StrictJsonLimits = {},
 ): StrictJsonDocument {
   const text = decodeJsonText(input, limits.maxBytes ?? DEFAULT_MAX_BYTES);
-  const parser = new StrictParser(text, limits.maxDepth ?? DEFAULT_MAX_DEPTH);
+  const maxDepth = limits.maxDepth ?? DEFAULT_MAX_DEPTH;
+  // Fast path for canonical text (see canonical-scan.ts). Decoded bytes never hold a lone surrogate
+  // (the decoder is fatal); a string might, and the scan does not look for them.
+  if (typeof input !== "string" || isWellFormed(text)) {
+    const members = scanCanonicalJson(text, maxDepth);
+    if (members !== undefined) {
+      const value = parseNative(text);
+      if (value !== undefined) return { value, canonical: true, members, text };
+    }
+  }
+  const parser = new StrictParser(text, maxDepth);
   const value = parser.parseDocument();
   return { value, canonical: parser.canonical, members: parser.members, text };
 }

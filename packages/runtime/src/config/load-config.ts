@@ -56,6 +56,13 @@ export interface RuntimeConfig {
     readonly maxBytes: number;
     readonly maxDepth: number;
     readonly freshnessWindowMs: number;
+    /** How long an outcome is kept for identical retries (at least twice the window). */
+    readonly idempotencyRetentionMs: number;
+  };
+  readonly routing: {
+    readonly callTimeoutMs: number;
+    readonly maxInFlight: number;
+    readonly heartbeatMs: number;
   };
   readonly logging: { readonly level: string; readonly debug: boolean };
 }
@@ -292,6 +299,12 @@ function resolveConfig(raw: Raw, dataDir: string): RuntimeConfig {
       maxBytes: num(raw.envelopes, "max_bytes", 1024 * 1024),
       maxDepth: num(raw.envelopes, "max_depth", 64),
       freshnessWindowMs: num(raw.envelopes, "freshness_window_ms", 60_000),
+      idempotencyRetentionMs: num(raw.envelopes, "idempotency_retention_ms", 24 * 3600 * 1000),
+    },
+    routing: {
+      callTimeoutMs: num(raw.routing, "call_timeout_ms", 30_000),
+      maxInFlight: num(raw.routing, "max_in_flight", 64),
+      heartbeatMs: num(raw.routing, "heartbeat_ms", 30_000),
     },
     logging: { level, debug: bool(raw.logging, "debug", false) },
   };

@@ -109,6 +109,16 @@ export const CONFIG_SCHEMA = {
         max_bytes: { type: "integer", minimum: 1024, maximum: 64 * 1024 * 1024 },
         max_depth: { type: "integer", minimum: 2, maximum: 512 },
         freshness_window_ms: { type: "integer", minimum: 1000, maximum: 3_600_000 },
+        idempotency_retention_ms: { type: "integer", minimum: 1000, maximum: 30 * 24 * 3600 * 1000 },
+      },
+    },
+    routing: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        call_timeout_ms: { type: "integer", minimum: 100, maximum: 3_600_000 },
+        max_in_flight: { type: "integer", minimum: 1, maximum: 10_000 },
+        heartbeat_ms: { type: "integer", minimum: 100, maximum: 600_000 },
       },
     },
     logging: {

@@ -54,8 +54,14 @@ function keyState(record: AgentKeyRecord, now: number): AgentKeyView["state"] {
   return "active";
 }
 
+/** Told when a key stops verifying at once, so live connections can be notified. */
+export type KeyRevokedListener = (agentId: string, kid: string) => void;
+
 export class AgentRegistry {
   private readonly keys = new Map<string, IndexedKey>();
+  /** Tool name → agents whose registration allows serving it. */
+  private readonly servedBy = new Map<string, Set<string>>();
+  private readonly revokedListeners: KeyRevokedListener[] = [];
 
   private constructor(
     private readonly store: AgentStore,
@@ -76,9 +82,35 @@ export class AgentRegistry {
 
   /** Rebuilds the key index from the store (e.g. after another instance changed it). */
   async reload(): Promise<void> {
-    const records = await this.store.listKeys();
+    const [records, agents] = await Promise.all([this.store.listKeys(), this.store.listAgents()]);
     this.keys.clear();
     for (const record of records) this.index(record);
+    this.servedBy.clear();
+    for (const agent of agents) this.indexServes(agent);
+  }
+
+  private indexServes(agent: AgentRecord): void {
+    for (const agents of this.servedBy.values()) agents.delete(agent.id);
+    for (const tool of agent.serves) {
+      const agents = this.servedBy.get(tool) ?? new Set<string>();
+      agents.add(agent.id);
+      this.servedBy.set(tool, agents);
+    }
+  }
+
+  /** True when some registered agent may serve `tool`. */
+  isServedTool(tool: string): boolean {
+    return (this.servedBy.get(tool)?.size ?? 0) > 0;
+  }
+
+  /** True when `agentId`'s registration allows it to serve `tool`. */
+  mayServe(agentId: string, tool: string): boolean {
+    return this.servedBy.get(tool)?.has(agentId) ?? false;
+  }
+
+  /** Registers a listener for immediate key revocations. */
+  onKeyRevoked(listener: KeyRevokedListener): void {
+    this.revokedListeners.push(listener);
   }
 
   private index(record: AgentKeyRecord): void {
@@ -145,6 +177,7 @@ export class AgentRegistry {
     };
     await this.store.putAgent(agent, newKeys, ctx);
     for (const record of newKeys) this.index(record);
+    this.indexServes(agent);
     await this.events.record({
       type: "agent_deployed",
       actor: ctx.actor,
@@ -233,6 +266,7 @@ export class AgentRegistry {
         : current;
     if (updated === undefined) throw new SignetError("NOT_FOUND", "No such key");
     this.index(updated);
+    for (const listener of this.revokedListeners) listener(agentId, kid);
     await this.events.record({
       type: "key_revoked",
       actor: ctx.actor,

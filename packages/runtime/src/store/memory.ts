@@ -1,13 +1,16 @@
 // The in-memory reference adapter: the behaviour the contract suite holds every other adapter to.
 import { SignetError } from "@signet/protocol";
-import { assertKeysBelongTo, eventLimit } from "./input-checks.js";
+import { admitExpiresAt, assertKeysBelongTo, eventLimit, outcomeJson } from "./input-checks.js";
 import type {
+  AdmitOutcome,
+  AdmitRequest,
   AgentKeyPatch,
   AgentKeyRecord,
   AgentRecord,
   ApiKeyRecord,
   EventQuery,
   EventRecord,
+  MessageRecord,
   StoreContext,
   Stores,
 } from "./types.js";
@@ -24,6 +27,57 @@ function snapshot<T extends object>(value: T): T {
   return copy;
 }
 
+/** A message as held: the outcome stays JSON text, as in SQL, so every read parses a fresh copy. */
+interface HeldMessage extends Omit<MessageRecord, "outcome"> {
+  readonly outcomeJson?: string;
+}
+
+/** A nonce as held: the message id it is bound to, and until when. */
+interface HeldNonce {
+  readonly messageId: string;
+  readonly expiresAt: number;
+}
+
+/** Records keyed by sender, then by message id or nonce: no separator for a crafted id to forge. */
+type BySender<T> = Map<string, Map<string, T>>;
+
+function held<T>(table: BySender<T>, sender: string, key: string): T | undefined {
+  return table.get(sender)?.get(key);
+}
+
+function hold<T>(table: BySender<T>, sender: string, key: string, value: T): void {
+  let inner = table.get(sender);
+  if (inner === undefined) {
+    inner = new Map<string, T>();
+    table.set(sender, inner);
+  }
+  inner.set(key, value);
+}
+
+function forget<T>(table: BySender<T>, sender: string, key: string): void {
+  const inner = table.get(sender);
+  if (inner?.delete(key) === true && inner.size === 0) table.delete(sender);
+}
+
+/** Deletes every entry that expired before `now` and returns how many went. */
+function pruneExpired<T extends { readonly expiresAt: number }>(table: BySender<T>, now: number): number {
+  let deleted = 0;
+  for (const [sender, inner] of table) {
+    for (const [key, value] of inner) {
+      if (value.expiresAt < now) {
+        inner.delete(key);
+        deleted += 1;
+      }
+    }
+    if (inner.size === 0) table.delete(sender);
+  }
+  return deleted;
+}
+
+function toMessage({ outcomeJson: json, ...message }: HeldMessage): MessageRecord {
+  return json === undefined ? { ...message } : { ...message, outcome: JSON.parse(json) as unknown };
+}
+
 /**
  * Opens a fresh, empty set of stores that lives as long as the process. For tests, demos and
  * single-process development; nothing survives a restart.
@@ -38,6 +92,8 @@ export function createMemoryStores(): Stores {
   const events: EventRecord[] = [];
   const eventIds = new Set<string>();
   let lastSeq = 0;
+  const messages: BySender<HeldMessage> = new Map();
+  const nonces: BySender<HeldNonce> = new Map();
   let open = true;
 
   // Runs `work` synchronously, so each call is atomic, and turns a throw into a rejection.
@@ -154,6 +210,60 @@ export function createMemoryStores(): Stores {
           if (query.newestFirst === true) matching.reverse();
           return matching.slice(0, limit).map(snapshot);
         }),
+    },
+
+    replay: {
+      // Synchronous inside `run`, so no other call can slip between the checks and the inserts.
+      admit: (request: AdmitRequest) =>
+        run((): AdmitOutcome => {
+          const { sender, id, hash, nonce, ts, now, windowMs } = request;
+          const expiresAt = admitExpiresAt(request);
+          // An expired record counts as gone whether or not prune has run yet, as in SQL.
+          const message = held(messages, sender, id);
+          if (message !== undefined && message.expiresAt >= now) {
+            return message.hash === hash
+              ? { kind: "duplicate", record: toMessage(message) }
+              : { kind: "conflict" };
+          }
+          if (Math.abs(now - ts) > windowMs) return { kind: "stale" };
+          const bound = held(nonces, sender, nonce);
+          const live = bound !== undefined && bound.expiresAt >= now;
+          if (live && bound.messageId !== id) return { kind: "replay" };
+
+          hold(messages, sender, id, {
+            sender,
+            id,
+            hash,
+            nonce,
+            ts,
+            state: "pending",
+            createdAt: now,
+            expiresAt,
+          });
+          // A released message admitted again keeps its nonce at least as long as before.
+          const nonceExpiresAt = live ? Math.max(bound.expiresAt, expiresAt) : expiresAt;
+          hold(nonces, sender, nonce, { messageId: id, expiresAt: nonceExpiresAt });
+          return { kind: "admitted" };
+        }),
+      complete: (sender: string, id: string, outcome: unknown) =>
+        run(() => {
+          const json = outcomeJson(outcome);
+          const message = held(messages, sender, id);
+          // The first outcome stands: a retry already answered with it must never see another.
+          if (message?.state !== "pending") return;
+          hold(messages, sender, id, { ...message, state: "done", outcomeJson: json });
+        }),
+      release: (sender: string, id: string) =>
+        run(() => {
+          // A done message has run; forgetting it would let the identical envelope run again.
+          if (held(messages, sender, id)?.state === "pending") forget(messages, sender, id);
+        }),
+      getMessage: (sender: string, id: string) =>
+        run(() => {
+          const message = held(messages, sender, id);
+          return message && toMessage(message);
+        }),
+      prune: (now: number) => run(() => pruneExpired(messages, now) + pruneExpired(nonces, now)),
     },
 
     ping: () => Promise.resolve(open),

@@ -5,15 +5,18 @@
 import { closeSync, openSync } from "node:fs";
 import { SignetError } from "@signet/protocol";
 import Database from "better-sqlite3";
-import { assertKeysBelongTo, eventLimit } from "./input-checks.js";
+import { admitExpiresAt, assertKeysBelongTo, eventLimit, outcomeJson } from "./input-checks.js";
 import { migrateSqlite } from "./migrations/sqlite.js";
 import type {
+  AdmitOutcome,
+  AdmitRequest,
   AgentKeyPatch,
   AgentKeyRecord,
   AgentRecord,
   ApiKeyRecord,
   EventQuery,
   EventRecord,
+  MessageRecord,
   PrincipalKind,
   StoreContext,
   Stores,
@@ -79,6 +82,18 @@ interface EventRow {
   details: string;
 }
 
+interface ReplayMessageRow {
+  sender: string;
+  id: string;
+  hash: string;
+  nonce: string;
+  ts: number;
+  state: MessageRecord["state"];
+  outcome: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
 /** Maps SQL NULL to an absent field, the way the in-memory adapter omits `undefined`. */
 function present<K extends string, V>(field: K, value: V | null): { [P in K]?: V } {
   return value === null ? {} : ({ [field]: value } as { [P in K]: V });
@@ -135,6 +150,21 @@ function toEvent(row: EventRow): EventRecord {
     outcome: row.outcome,
     ...present("code", row.code),
     details: JSON.parse(row.details) as Record<string, unknown>,
+  };
+}
+
+function toMessage(row: ReplayMessageRow): MessageRecord {
+  return {
+    sender: row.sender,
+    id: row.id,
+    hash: row.hash,
+    nonce: row.nonce,
+    ts: row.ts,
+    state: row.state,
+    // Parsed only here, so an admit pays for it on a duplicate alone.
+    ...(row.outcome !== null && { outcome: JSON.parse(row.outcome) as unknown }),
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
   };
 }
 
@@ -269,6 +299,51 @@ function createStores(db: Database.Database): Stores {
   };
   const ping = db.prepare<[], number>("SELECT 1").pluck();
 
+  // Replay: an expired row counts as gone (`expires_at < now`) whether or not prune has run yet.
+  const selectLiveMessage = db.prepare<[string, string, number], ReplayMessageRow>(
+    "SELECT * FROM replay_messages WHERE sender = ? AND id = ? AND expires_at >= ?",
+  );
+  const selectLiveNonceOwner = db
+    .prepare<[string, string, number], string>(
+      "SELECT message_id FROM replay_nonces WHERE sender = ? AND nonce = ? AND expires_at >= ?",
+    )
+    .pluck();
+  // Reached only when no live row holds (sender, id), so the update replaces an expired one.
+  const upsertMessage = db.prepare<Omit<ReplayMessageRow, "state" | "outcome">>(`
+    INSERT INTO replay_messages (sender, id, hash, nonce, ts, state, outcome, created_at, expires_at)
+    VALUES (@sender, @id, @hash, @nonce, @ts, 'pending', NULL, @created_at, @expires_at)
+    ON CONFLICT (sender, id) DO UPDATE SET
+      hash = excluded.hash,
+      nonce = excluded.nonce,
+      ts = excluded.ts,
+      state = excluded.state,
+      outcome = excluded.outcome,
+      created_at = excluded.created_at,
+      expires_at = excluded.expires_at
+  `);
+  // Reached only when the nonce is free, expired, or bound to this same id (a released message
+  // admitted again), which keeps it at least as long as before.
+  const upsertNonce = db.prepare<[string, string, string, number]>(`
+    INSERT INTO replay_nonces (sender, nonce, message_id, expires_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT (sender, nonce) DO UPDATE SET
+      message_id = excluded.message_id,
+      expires_at = CASE WHEN message_id = excluded.message_id
+        THEN max(expires_at, excluded.expires_at) ELSE excluded.expires_at END
+  `);
+  // The first outcome stands: a retry already answered with it must never see another.
+  const completeMessage = db.prepare<[string, string, string]>(
+    "UPDATE replay_messages SET state = 'done', outcome = ? WHERE sender = ? AND id = ? AND state = 'pending'",
+  );
+  // A done message has run; forgetting it would let the identical envelope run again.
+  const releaseMessage = db.prepare<[string, string]>(
+    "DELETE FROM replay_messages WHERE sender = ? AND id = ? AND state = 'pending'",
+  );
+  const selectMessage = db.prepare<[string, string], ReplayMessageRow>(
+    "SELECT * FROM replay_messages WHERE sender = ? AND id = ?",
+  );
+  const pruneMessages = db.prepare<[number]>("DELETE FROM replay_messages WHERE expires_at < ?");
+  const pruneNonces = db.prepare<[number]>("DELETE FROM replay_nonces WHERE expires_at < ?");
+
   const addKeyRow = (key: AgentKeyRecord): void => {
     try {
       insertKey.run({
@@ -317,6 +392,24 @@ function createStores(db: Database.Database): Stores {
     });
     for (const key of keys) addKeyRow(key);
   });
+
+  // DESIGN's order: identical retry, same id with other content, stale, nonce reused, else admit.
+  const admitMessage = db.transaction((request: AdmitRequest, expiresAt: number): AdmitOutcome => {
+    const { sender, id, hash, nonce, ts, now } = request;
+    const message = selectLiveMessage.get(sender, id, now);
+    if (message !== undefined) {
+      return message.hash === hash ? { kind: "duplicate", record: toMessage(message) } : { kind: "conflict" };
+    }
+    if (Math.abs(now - ts) > request.windowMs) return { kind: "stale" };
+    const owner = selectLiveNonceOwner.get(sender, nonce, now);
+    if (owner !== undefined && owner !== id) return { kind: "replay" };
+    upsertMessage.run({ sender, id, hash, nonce, ts, created_at: now, expires_at: expiresAt });
+    upsertNonce.run(sender, nonce, id, expiresAt);
+    return { kind: "admitted" };
+  });
+  const pruneExpired = db.transaction(
+    (now: number): number => pruneMessages.run(now).changes + pruneNonces.run(now).changes,
+  );
 
   return {
     agents: {
@@ -431,6 +524,27 @@ function createStores(db: Database.Database): Stores {
               : selectEvents.byType[order].all({ ...params, type: query.type });
           return rows.map(toEvent);
         }),
+    },
+
+    replay: {
+      // IMMEDIATE takes the write lock before the first read, so two connections to one file can't
+      // both find (sender, id) free and both admit it.
+      admit: (request: AdmitRequest) => run(() => admitMessage.immediate(request, admitExpiresAt(request))),
+      // Unknown or already done: nothing to store, and nothing the caller could do about it.
+      complete: (sender: string, id: string, outcome: unknown) =>
+        run(() => {
+          completeMessage.run(outcomeJson(outcome), sender, id);
+        }),
+      release: (sender: string, id: string) =>
+        run(() => {
+          releaseMessage.run(sender, id);
+        }),
+      getMessage: (sender: string, id: string) =>
+        run(() => {
+          const row = selectMessage.get(sender, id);
+          return row && toMessage(row);
+        }),
+      prune: (now: number) => run(() => pruneExpired.immediate(now)),
     },
 
     ping: () => {

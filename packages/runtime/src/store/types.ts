@@ -123,7 +123,70 @@ export interface Stores {
   readonly agents: AgentStore;
   readonly apiKeys: ApiKeyStore;
   readonly events: EventStore;
+  readonly replay: ReplayStore;
   /** True when the backing database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** What the replay store remembers of an admitted message (by sender and message id). */
+export interface MessageRecord {
+  readonly sender: string;
+  readonly id: string;
+  /** The envelope hash: identical content means an identical retry. */
+  readonly hash: string;
+  readonly nonce: string;
+  readonly ts: number;
+  /** `pending` until the outcome is stored; `done` after. */
+  readonly state: "pending" | "done";
+  /** The stored outcome (receipt and result, or a permanent error), replayed to identical retries. */
+  readonly outcome?: unknown;
+  readonly createdAt: number;
+  /** After this time the record may be pruned. */
+  readonly expiresAt: number;
+}
+
+/** What to admit: the verified envelope's identity, and the clock and windows to judge it by. */
+export interface AdmitRequest {
+  readonly sender: string;
+  readonly id: string;
+  readonly hash: string;
+  readonly nonce: string;
+  readonly ts: number;
+  readonly now: number;
+  /** Freshness window (ms): `|now - ts|` beyond it is stale. */
+  readonly windowMs: number;
+  /** How long the message record (and its outcome) is kept, at least the window. */
+  readonly retentionMs: number;
+}
+
+/**
+ * The result of {@link ReplayStore.admit}, in DESIGN's order: an identical retry (`duplicate`), the
+ * same id with other content (`conflict` → DUPLICATE_MESSAGE), a stale timestamp (`stale` →
+ * STALE_MESSAGE), a nonce already used by another id (`replay` → REPLAY_DETECTED), else `admitted`.
+ */
+export type AdmitOutcome =
+  | { readonly kind: "admitted" }
+  | { readonly kind: "duplicate"; readonly record: MessageRecord }
+  | { readonly kind: "conflict" }
+  | { readonly kind: "stale" }
+  | { readonly kind: "replay" };
+
+export interface ReplayStore {
+  /**
+   * Atomically checks a message and, when it is new, records it as pending together with its nonce
+   * (nonces are per sender and kept for at least twice the window, so a replay can never be both
+   * fresh and forgotten). Concurrent admits of the same (sender, id) admit exactly one.
+   */
+  admit(request: AdmitRequest): Promise<AdmitOutcome>;
+  /** Stores the outcome of an admitted message and marks it done. */
+  complete(sender: string, id: string, outcome: unknown): Promise<void>;
+  /**
+   * Forgets an admitted message that was never dispatched (a retryable refusal), so the identical
+   * envelope may be retried; its nonce stays bound to its id.
+   */
+  release(sender: string, id: string): Promise<void>;
+  getMessage(sender: string, id: string): Promise<MessageRecord | undefined>;
+  /** Deletes expired messages and nonces; returns how many rows went. */
+  prune(now: number): Promise<number>;
 }

@@ -39,7 +39,13 @@ describe("loadConfig", () => {
       clientAuth: "none",
     });
     expect(config.storage.sqlitePath).toBe(join(dir, "signet.db"));
-    expect(config.envelopes).toEqual({ maxBytes: 1048576, maxDepth: 64, freshnessWindowMs: 60000 });
+    expect(config.envelopes).toEqual({
+      maxBytes: 1048576,
+      maxDepth: 64,
+      freshnessWindowMs: 60000,
+      idempotencyRetentionMs: 86400000,
+    });
+    expect(config.routing).toEqual({ callTimeoutMs: 30000, maxInFlight: 64, heartbeatMs: 30000 });
   });
 
   it("interpolates ${VAR:-default} in values and coerces types", () => {

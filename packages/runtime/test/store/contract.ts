@@ -2,10 +2,12 @@
 import { isSignetError } from "@signet/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type {
+  AdmitRequest,
   AgentKeyRecord,
   AgentRecord,
   ApiKeyRecord,
   EventRecord,
+  MessageRecord,
   StoreContext,
   Stores,
 } from "../../src/store/types.js";
@@ -63,6 +65,45 @@ function event(overrides: Partial<EventRecord> = {}): EventRecord {
     ...overrides,
   };
 }
+
+// Replay requests: a 1 s window and 5 s retention, judged at t = 100 s unless a test says otherwise.
+const NOW = 100_000;
+const WINDOW_MS = 1_000;
+const RETENTION_MS = 5_000;
+
+function admitRequest(overrides: Partial<AdmitRequest> = {}): AdmitRequest {
+  return {
+    sender: "alice",
+    id: "msg-1",
+    hash: "hash-1",
+    nonce: "nonce-1",
+    ts: NOW,
+    now: NOW,
+    windowMs: WINDOW_MS,
+    retentionMs: RETENTION_MS,
+    ...overrides,
+  };
+}
+
+/** The pending record `admitRequest(overrides)` leaves behind. */
+function pendingRecord(overrides: Partial<AdmitRequest> = {}): MessageRecord {
+  const { sender, id, hash, nonce, ts, now, windowMs, retentionMs } = admitRequest(overrides);
+  return {
+    sender,
+    id,
+    hash,
+    nonce,
+    ts,
+    state: "pending",
+    createdAt: now,
+    expiresAt: now + Math.max(retentionMs, 2 * windowMs),
+  };
+}
+
+const outcome = {
+  receipt: { status: "ok", sig: "c2ln", at: 100_001 },
+  result: [1, "two", null, true, { nested: { deep: [] } }],
+};
 
 /**
  * Changes everything reachable from `value` in place: every array grows, every scalar field is
@@ -418,6 +459,275 @@ export function runStoreContract(name: string, open: () => Promise<Stores>): voi
       });
     });
 
+    describe("replay", () => {
+      const admit = (overrides: Partial<AdmitRequest> = {}) => stores.replay.admit(admitRequest(overrides));
+      const message = (id = "msg-1", sender = "alice") => stores.replay.getMessage(sender, id);
+
+      describe("admitted", () => {
+        it("records a new message as pending, with no outcome", async () => {
+          expect(await message()).toBeUndefined();
+          expect(await admit()).toEqual({ kind: "admitted" });
+          const record = await message();
+          expect(record).toEqual(pendingRecord());
+          expect(record !== undefined && "outcome" in record).toBe(false);
+        });
+
+        it("keeps the record for the retention, or twice the window when that is longer", async () => {
+          await admit({ id: "long", nonce: "n-long" });
+          await admit({ id: "short", nonce: "n-short", retentionMs: 500 });
+          expect((await message("long"))?.expiresAt).toBe(NOW + RETENTION_MS);
+          expect((await message("short"))?.expiresAt).toBe(NOW + 2 * WINDOW_MS);
+        });
+
+        it("admits a timestamp exactly at either edge of the window", async () => {
+          expect(await admit({ id: "early", nonce: "n-early", ts: NOW - WINDOW_MS })).toEqual({
+            kind: "admitted",
+          });
+          expect(await admit({ id: "late", nonce: "n-late", ts: NOW + WINDOW_MS })).toEqual({
+            kind: "admitted",
+          });
+        });
+      });
+
+      describe("duplicate", () => {
+        it("answers an identical retry with the pending record", async () => {
+          await admit();
+          expect(await admit()).toEqual({ kind: "duplicate", record: pendingRecord() });
+        });
+
+        it("wins over stale: an identical retry gets the original answer after the window", async () => {
+          await admit();
+          await stores.replay.complete("alice", "msg-1", outcome);
+          const later = await admit({ now: NOW + 3 * WINDOW_MS });
+          expect(later).toEqual({
+            kind: "duplicate",
+            record: { ...pendingRecord(), state: "done", outcome },
+          });
+        });
+
+        it("answers a completed message with its outcome, a fresh copy each time", async () => {
+          await admit();
+          const input = structuredClone(outcome);
+          await stores.replay.complete("alice", "msg-1", input);
+          scribble(input);
+
+          const first = await admit();
+          expect(first).toEqual({
+            kind: "duplicate",
+            record: { ...pendingRecord(), state: "done", outcome },
+          });
+          scribble(first);
+          const second = await admit();
+          expect(second.kind === "duplicate" && second.record.outcome).toEqual(outcome);
+          expect(await message()).toEqual({ ...pendingRecord(), state: "done", outcome });
+        });
+      });
+
+      describe("conflict", () => {
+        it("refuses the same id with other content, and keeps the first record", async () => {
+          await admit();
+          expect(await admit({ hash: "hash-2" })).toEqual({ kind: "conflict" });
+          expect(await admit({ hash: "hash-2", nonce: "nonce-2", ts: NOW + 1 })).toEqual({
+            kind: "conflict",
+          });
+          expect(await message()).toEqual(pendingRecord());
+        });
+
+        it("wins over stale", async () => {
+          await admit();
+          expect(await admit({ hash: "hash-2", ts: NOW - 10 * WINDOW_MS })).toEqual({ kind: "conflict" });
+          expect(await admit({ hash: "hash-2", now: NOW + 3 * WINDOW_MS })).toEqual({ kind: "conflict" });
+        });
+
+        it("is per sender: another sender may use the same message id", async () => {
+          await admit();
+          expect(await admit({ sender: "bob", hash: "hash-2" })).toEqual({ kind: "admitted" });
+          expect(await message("msg-1", "bob")).toEqual(pendingRecord({ sender: "bob", hash: "hash-2" }));
+        });
+      });
+
+      describe("stale", () => {
+        it("refuses a timestamp outside the window either way, and records nothing", async () => {
+          expect(await admit({ ts: NOW - WINDOW_MS - 1 })).toEqual({ kind: "stale" });
+          expect(await admit({ ts: NOW + WINDOW_MS + 1 })).toEqual({ kind: "stale" });
+          expect(await message()).toBeUndefined();
+        });
+
+        it("binds no nonce, so the sender's fresh retry (new ts, so new hash) is admitted", async () => {
+          expect(await admit({ ts: NOW - 2 * WINDOW_MS, hash: "hash-old" })).toEqual({ kind: "stale" });
+          expect(await admit({ hash: "hash-new" })).toEqual({ kind: "admitted" });
+          expect(await admit({ id: "msg-2", nonce: "nonce-2", ts: NOW + 5 * WINDOW_MS })).toEqual({
+            kind: "stale",
+          });
+          expect(await admit({ id: "msg-3", nonce: "nonce-2" })).toEqual({ kind: "admitted" });
+        });
+      });
+
+      describe("replay", () => {
+        it("refuses a nonce already used by another message id, and records nothing", async () => {
+          await admit();
+          expect(await admit({ id: "msg-2", hash: "hash-2" })).toEqual({ kind: "replay" });
+          expect(await message("msg-2")).toBeUndefined();
+        });
+
+        it("keeps the nonce bound after the first message completes or is released", async () => {
+          await admit();
+          await stores.replay.complete("alice", "msg-1", outcome);
+          expect(await admit({ id: "msg-2" })).toEqual({ kind: "replay" });
+
+          await admit({ id: "msg-3", nonce: "nonce-3" });
+          await stores.replay.release("alice", "msg-3");
+          expect(await admit({ id: "msg-4", nonce: "nonce-3" })).toEqual({ kind: "replay" });
+        });
+
+        it("is per sender: another sender may pick the same nonce", async () => {
+          await admit();
+          expect(await admit({ sender: "bob", id: "msg-2" })).toEqual({ kind: "admitted" });
+          expect(await admit({ sender: "carol" })).toEqual({ kind: "admitted" });
+        });
+
+        it("is not a replay when the same id comes back after release", async () => {
+          await admit();
+          await stores.replay.release("alice", "msg-1");
+          expect(await message()).toBeUndefined();
+          expect(await admit({ now: NOW + 10 })).toEqual({ kind: "admitted" });
+          expect(await message()).toEqual(pendingRecord({ now: NOW + 10 }));
+        });
+      });
+
+      it("never shortens a nonce's life when its released message comes back", async () => {
+        await admit();
+        await stores.replay.release("alice", "msg-1");
+        const later = NOW + 10;
+        await admit({ now: later, ts: later, hash: "hash-2", retentionMs: 0 });
+        // The message now expires at later + 2 s; the nonce keeps its first expiry, NOW + 5 s.
+        expect(await stores.replay.prune(later + 2 * WINDOW_MS + 1)).toBe(1);
+        const after = later + 2 * WINDOW_MS + 1;
+        expect(await admit({ id: "msg-2", ts: after, now: after })).toEqual({ kind: "replay" });
+      });
+
+      describe("complete and release", () => {
+        it("stores any JSON value as the outcome, null included", async () => {
+          const values: unknown[] = [null, 0, -1.5, "text", false, [], {}, [{ a: [null] }]];
+          for (const [i, value] of values.entries()) {
+            await admit({ id: `msg-${i}`, nonce: `nonce-${i}` });
+            await stores.replay.complete("alice", `msg-${i}`, value);
+            expect(await message(`msg-${i}`)).toEqual({
+              ...pendingRecord({ id: `msg-${i}`, nonce: `nonce-${i}` }),
+              state: "done",
+              outcome: value,
+            });
+          }
+        });
+
+        it("keeps the first outcome: completing again changes nothing", async () => {
+          await admit();
+          await stores.replay.complete("alice", "msg-1", outcome);
+          await stores.replay.complete("alice", "msg-1", { other: true });
+          expect((await message())?.outcome).toEqual(outcome);
+        });
+
+        it("completing an unknown message does nothing and creates nothing", async () => {
+          await expect(stores.replay.complete("alice", "nope", outcome)).resolves.toBeUndefined();
+          expect(await message("nope")).toBeUndefined();
+          expect(await admit({ id: "nope" })).toEqual({ kind: "admitted" });
+        });
+
+        it("refuses an outcome JSON cannot hold, and the message stays pending", async () => {
+          await admit();
+          await expectCode(stores.replay.complete("alice", "msg-1", undefined), "INVALID_REQUEST");
+          expect(await message()).toEqual(pendingRecord());
+        });
+
+        it("does not release a completed message: it has run, and must not run again", async () => {
+          await admit();
+          await stores.replay.complete("alice", "msg-1", outcome);
+          await stores.replay.release("alice", "msg-1");
+          expect((await admit()).kind).toBe("duplicate");
+        });
+
+        it("releasing an unknown message does nothing", async () => {
+          await admit();
+          await expect(stores.replay.release("alice", "nope")).resolves.toBeUndefined();
+          await expect(stores.replay.release("bob", "msg-1")).resolves.toBeUndefined();
+          expect(await message()).toEqual(pendingRecord());
+        });
+      });
+
+      describe("concurrency", () => {
+        it("admits exactly one of many concurrent identical admits; the rest are duplicates", async () => {
+          const outcomes = await Promise.all(Array.from({ length: 10 }, () => admit()));
+          expect(outcomes.filter((o) => o.kind === "admitted")).toHaveLength(1);
+          expect(outcomes.filter((o) => o.kind === "duplicate")).toHaveLength(9);
+        });
+
+        it("admits exactly one of many concurrent ids sharing a nonce; the rest are replays", async () => {
+          const outcomes = await Promise.all(
+            Array.from({ length: 10 }, (_, i) => admit({ id: `msg-${i}`, hash: `hash-${i}` })),
+          );
+          expect(outcomes.filter((o) => o.kind === "admitted")).toHaveLength(1);
+          expect(outcomes.filter((o) => o.kind === "replay")).toHaveLength(9);
+        });
+      });
+
+      describe("expiry and prune", () => {
+        // msg-1 expires at NOW + 5 s; msg-2, admitted 3 s later, at NOW + 8 s. Two rows each.
+        beforeEach(async () => {
+          await admit();
+          await admit({ id: "msg-2", nonce: "nonce-2", ts: NOW + 3_000, now: NOW + 3_000 });
+        });
+
+        it("deletes only rows expired before `now`, and counts them", async () => {
+          expect(await stores.replay.prune(NOW + RETENTION_MS)).toBe(0);
+          expect(await message()).toBeDefined();
+
+          expect(await stores.replay.prune(NOW + RETENTION_MS + 1)).toBe(2);
+          expect(await message()).toBeUndefined();
+          expect(await message("msg-2")).toEqual(
+            pendingRecord({ id: "msg-2", nonce: "nonce-2", ts: NOW + 3_000, now: NOW + 3_000 }),
+          );
+          expect(await stores.replay.prune(NOW + RETENTION_MS + 1)).toBe(0);
+        });
+
+        it("prunes a released message's nonce on its own", async () => {
+          await stores.replay.release("alice", "msg-2");
+          expect(await stores.replay.prune(NOW + 8_001)).toBe(3);
+          expect(await stores.replay.prune(NOW + 8_001)).toBe(0);
+        });
+
+        it("treats expired rows as gone before any prune, so answers never depend on when it ran", async () => {
+          const after = NOW + RETENTION_MS + 1;
+          // The id and the nonce are free again: the first admit reuses both, with a fresh timestamp.
+          expect(await admit({ hash: "hash-2", ts: after, now: after })).toEqual({ kind: "admitted" });
+          expect(await message()).toEqual(pendingRecord({ hash: "hash-2", ts: after, now: after }));
+          expect(await admit({ id: "msg-3", ts: after, now: after })).toEqual({ kind: "replay" });
+        });
+
+        it("answers an identical retry after expiry as stale, never as new", async () => {
+          expect(await admit({ now: NOW + RETENTION_MS + 1 })).toEqual({ kind: "stale" });
+        });
+      });
+
+      describe("input checks", () => {
+        it("refuses timestamps and windows that are not integers, or negative windows", async () => {
+          const bad: Partial<AdmitRequest>[] = [
+            { ts: Number.NaN },
+            { ts: 1.5 },
+            { now: Number.NaN },
+            { now: Number.POSITIVE_INFINITY },
+            { windowMs: -1 },
+            { windowMs: Number.NaN },
+            { retentionMs: -1 },
+            { retentionMs: 0.5 },
+            { now: Number.MAX_SAFE_INTEGER - 1, ts: Number.MAX_SAFE_INTEGER - 1 },
+          ];
+          for (const overrides of bad) await expectCode(admit(overrides), "INVALID_REQUEST");
+          expect(await message()).toBeUndefined();
+          expect(await admit()).toEqual({ kind: "admitted" });
+        });
+      });
+    });
+
     describe("returned records are copies", () => {
       it("agents: changing a result or the input changes nothing stored", async () => {
         const input = agent();
@@ -451,6 +761,21 @@ export function runStoreContract(name: string, open: () => Promise<Stores>): voi
         expect(await stores.apiKeys.getApiKey("k1")).toEqual(apiKey({ revokedAt: 5 }));
       });
 
+      it("replay messages: changing a result changes nothing stored", async () => {
+        await stores.replay.admit(admitRequest());
+        scribble(await stores.replay.getMessage("alice", "msg-1"));
+        scribble(await stores.replay.admit(admitRequest()));
+        await stores.replay.complete("alice", "msg-1", structuredClone(outcome));
+        scribble(await stores.replay.getMessage("alice", "msg-1"));
+        scribble(await stores.replay.admit(admitRequest()));
+
+        expect(await stores.replay.getMessage("alice", "msg-1")).toEqual({
+          ...pendingRecord(),
+          state: "done",
+          outcome,
+        });
+      });
+
       it("events: changing a result or the input changes nothing stored", async () => {
         const input = event();
         const seq = await stores.events.appendEvent(input);
@@ -471,6 +796,8 @@ export function runStoreContract(name: string, open: () => Promise<Stores>): voi
         expect(await stores.ping()).toBe(false);
         await expect(stores.agents.getAgent("alice")).rejects.toThrow();
         await expect(stores.events.appendEvent(event())).rejects.toThrow();
+        await expect(stores.replay.admit(admitRequest())).rejects.toThrow();
+        await expect(stores.replay.prune(NOW)).rejects.toThrow();
         await expect(stores.close()).resolves.toBeUndefined();
       });
     });

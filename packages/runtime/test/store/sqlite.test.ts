@@ -110,6 +110,61 @@ describe("SQLite store", () => {
     expect(next).toBeGreaterThan(seq);
   });
 
+  describe("replay across restarts and instances", () => {
+    const request = (id: string, nonce: string) => ({
+      sender: "alice",
+      id,
+      hash: `hash-${id}`,
+      nonce,
+      ts: 100_000,
+      now: 100_000,
+      windowMs: 1_000,
+      retentionMs: 5_000,
+    });
+    const outcome = { receipt: { status: "ok" }, result: [1, null, { deep: true }] };
+
+    it("forgets nothing within the window when the runtime restarts", async () => {
+      const first = open();
+      expect(await first.replay.admit(request("pending", "n-1"))).toEqual({ kind: "admitted" });
+      await first.replay.admit(request("done", "n-2"));
+      await first.replay.complete("alice", "done", outcome);
+      const pending = await first.replay.getMessage("alice", "pending");
+      await first.close();
+
+      const second = open();
+      expect(await second.replay.getMessage("alice", "pending")).toEqual(pending);
+      expect(await second.replay.admit(request("pending", "n-1"))).toEqual({
+        kind: "duplicate",
+        record: pending,
+      });
+      const done = await second.replay.admit(request("done", "n-2"));
+      expect(done.kind === "duplicate" && done.record.outcome).toEqual(outcome);
+      // The nonces are still bound: another id with either one is a replay.
+      expect(await second.replay.admit(request("other", "n-1"))).toEqual({ kind: "replay" });
+      expect(await second.replay.admit(request("other", "n-2"))).toEqual({ kind: "replay" });
+    });
+
+    it("shares what it admitted with another instance on the same file", async () => {
+      const one = open();
+      const two = open();
+      expect(await one.replay.admit(request("m", "n"))).toEqual({ kind: "admitted" });
+      expect((await two.replay.admit(request("m", "n"))).kind).toBe("duplicate");
+      expect(await two.replay.admit(request("m2", "n"))).toEqual({ kind: "replay" });
+      await two.replay.complete("alice", "m", outcome);
+      expect((await one.replay.getMessage("alice", "m"))?.outcome).toEqual(outcome);
+    });
+
+    it("refuses, in the schema, a done message without an outcome or a pending one with one", () => {
+      const db = raw();
+      migrateSqlite(db);
+      const insert = db.prepare("INSERT INTO replay_messages VALUES ('a', 'm', 'h', 'n', 1, ?, ?, 1, 2)");
+      expect(() => insert.run("done", null)).toThrow(/CHECK/);
+      expect(() => insert.run("pending", "{}")).toThrow(/CHECK/);
+      expect(() => insert.run("done", "not json")).toThrow(/CHECK/);
+      expect(() => insert.run("done", "null")).not.toThrow();
+    });
+  });
+
   describe("migrations", () => {
     const recorded = (db: Database.Database) =>
       db.prepare("SELECT version, name, applied_at FROM schema_migrations ORDER BY version").all() as {

@@ -77,6 +77,41 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       CREATE INDEX events_by_type ON events (type, seq);
     `,
   },
+  {
+    version: 2,
+    name: "replay protection: messages and nonces",
+    sql: `
+      -- One row per admitted message: what an identical retry is answered with. A pending row has no
+      -- outcome yet; a done row always has one (JSON text, which may be the JSON value null). It keeps
+      -- its rowid: an outcome (receipt and result) can be large, which WITHOUT ROWID tables store badly.
+      CREATE TABLE replay_messages (
+        sender     TEXT NOT NULL,
+        id         TEXT NOT NULL,
+        hash       TEXT NOT NULL,
+        nonce      TEXT NOT NULL,
+        ts         INTEGER NOT NULL,
+        state      TEXT NOT NULL CHECK (state IN ('pending', 'done')),
+        outcome    TEXT CHECK (json_valid(outcome)),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (sender, id),
+        CHECK ((state = 'done') = (outcome IS NOT NULL))
+      ) STRICT;
+      -- prune(now): the expired rows.
+      CREATE INDEX replay_messages_by_expiry ON replay_messages (expires_at);
+
+      -- Nonces are per sender, and outlive a released message so its nonce stays bound to its id.
+      -- WITHOUT ROWID: small rows looked up by their key only, so the key is the table.
+      CREATE TABLE replay_nonces (
+        sender     TEXT NOT NULL,
+        nonce      TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (sender, nonce)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX replay_nonces_by_expiry ON replay_nonces (expires_at);
+    `,
+  },
 ];
 
 /** Throws unless versions are positive integers in strictly increasing order: a build-time mistake. */

@@ -1,0 +1,507 @@
+// The guarded invocation path, top to bottom in DESIGN.md's order. Every refusal is audited with its
+// code; nothing is dispatched unless the decision to dispatch it was durably recorded first.
+import {
+  type Envelope,
+  type JsonValue,
+  type Receipt,
+  SignetError,
+  assertResultAnswers,
+  isSignetError,
+  parseTarget,
+  signDelivery,
+  signReceipt,
+  verifyEnvelope,
+  type Ed25519PrivateKey,
+  type VerifiedEnvelope,
+  type WireError,
+} from "@signet/protocol";
+import type { EventRecorder } from "../audit/event-recorder.js";
+import type { Principal } from "../auth/principal.js";
+import type { AgentRegistry } from "../registry/agent-registry.js";
+import type { Router } from "../routing/router.js";
+import type { ReplayStore } from "../store/types.js";
+import type { RuntimeMetrics } from "../telemetry/metrics.js";
+import {
+  ACCEPT_ANY_PAYLOAD,
+  ALLOW_REGISTERED_TOOLS,
+  type InvocationContext,
+  NO_RATE_LIMIT,
+  type PayloadValidator,
+  type PolicyEngine,
+  type RateLimiter,
+} from "./hooks.js";
+
+/** What the caller gets for an invocation. */
+export interface InvocationResponse {
+  readonly receipt: Receipt;
+  readonly result: Envelope;
+}
+
+/** The stored outcome of a message, replayed to identical retries. */
+type StoredOutcome =
+  | { readonly kind: "response"; readonly response: InvocationResponse }
+  | { readonly kind: "error"; readonly error: WireError["error"] };
+
+export interface PipelineSettings {
+  readonly maxBytes: number;
+  readonly maxDepth: number;
+  readonly freshnessWindowMs: number;
+  /** How long message outcomes are kept for identical retries. */
+  readonly idempotencyRetentionMs: number;
+  /** How long an executor has to answer. */
+  readonly callTimeoutMs: number;
+}
+
+export interface PipelineDependencies {
+  readonly registry: AgentRegistry;
+  readonly replay: ReplayStore;
+  readonly events: EventRecorder;
+  readonly router: Router;
+  readonly runtimeKey: Ed25519PrivateKey;
+  readonly metrics: RuntimeMetrics;
+  readonly settings: PipelineSettings;
+  readonly payload?: PayloadValidator;
+  readonly policy?: PolicyEngine;
+  readonly limits?: RateLimiter;
+  readonly now?: () => number;
+}
+
+/** What the transport knows about the submission. */
+export interface SubmissionContext {
+  readonly principal: Principal;
+  readonly sourceIp?: string;
+}
+
+const key = (sender: string, id: string): string => `${sender}\u0000${id}`;
+
+export class InvocationPipeline {
+  private readonly payload: PayloadValidator;
+  private readonly policy: PolicyEngine;
+  private readonly limits: RateLimiter;
+  private readonly now: () => number;
+  /** Submissions being processed in this process, so an identical retry waits for the first. */
+  private readonly inflight = new Map<string, Promise<InvocationResponse>>();
+
+  constructor(private readonly deps: PipelineDependencies) {
+    this.payload = deps.payload ?? ACCEPT_ANY_PAYLOAD;
+    this.policy = deps.policy ?? ALLOW_REGISTERED_TOOLS;
+    this.limits = deps.limits ?? NO_RATE_LIMIT;
+    this.now = deps.now ?? Date.now;
+  }
+
+  /**
+   * Runs one submitted envelope through the pipeline. Resolves with the receipt and the verified
+   * result, or rejects with a SignetError that has already been audited.
+   */
+  async submit(wire: string | Uint8Array, context: SubmissionContext): Promise<InvocationResponse> {
+    const receivedAt = this.now();
+    const { settings, registry } = this.deps;
+
+    // Steps 2–4: shape and limits, sender binding, body hash, key and signature — in one pass
+    // that checks the cheap things first.
+    let verified: VerifiedEnvelope;
+    try {
+      verified = verifyEnvelope(wire, {
+        resolveKey: registry.resolveKey,
+        expectedSender: context.principal.id,
+        maxBytes: settings.maxBytes,
+        maxDepth: settings.maxDepth,
+      });
+    } catch (error) {
+      throw await this.refuse(error, context, undefined);
+    }
+    const envelope = verified.envelope;
+    const tool = this.routableTool(envelope);
+    if (isSignetError(tool)) throw await this.refuse(tool, context, verified);
+
+    // Step 5: idempotency, freshness, replay — in DESIGN's order, atomically in the store.
+    const admit = await this.deps.replay
+      .admit({
+        sender: envelope.from,
+        id: envelope.id,
+        hash: verified.hash,
+        nonce: envelope.nonce,
+        ts: envelope.ts,
+        now: receivedAt,
+        windowMs: settings.freshnessWindowMs,
+        retentionMs: settings.idempotencyRetentionMs,
+      })
+      .catch((error: unknown) => {
+        // Replay protection never fails open.
+        throw new SignetError(
+          "UNAVAILABLE",
+          "The replay store is unavailable",
+          { reason: "replay_store" },
+          { cause: error },
+        );
+      });
+    switch (admit.kind) {
+      case "duplicate":
+        return this.answerDuplicate(verified, admit.record.outcome, context);
+      case "conflict":
+        throw await this.refuse(new SignetError("DUPLICATE_MESSAGE"), context, verified);
+      case "stale":
+        throw await this.refuse(
+          new SignetError("STALE_MESSAGE", undefined, { reason: "window" }),
+          context,
+          verified,
+        );
+      case "replay":
+        throw await this.refuse(new SignetError("REPLAY_DETECTED"), context, verified);
+      case "admitted":
+        break;
+    }
+
+    const run = this.runAdmitted(verified, tool, context, receivedAt);
+    const id = key(envelope.from, envelope.id);
+    this.inflight.set(id, run);
+    try {
+      return await run;
+    } finally {
+      this.inflight.delete(id);
+    }
+  }
+
+  /** Only `invoke` envelopes to `tool:NAME` are dispatched through this path. */
+  private routableTool(envelope: Envelope): string | SignetError {
+    if (envelope.type !== "invoke") {
+      return new SignetError("INVALID_ENVELOPE", "Only invoke envelopes can be submitted here", {
+        reason: "type:not_submittable",
+      });
+    }
+    const target = parseTarget(envelope.to);
+    if (target?.kind !== "tool") {
+      return new SignetError("INVALID_ENVELOPE", "Invocations must target tool:NAME", {
+        reason: "to:not_routable",
+      });
+    }
+    if (!this.deps.registry.isServedTool(target.name)) return new SignetError("UNKNOWN_TOOL");
+    return target.name;
+  }
+
+  /** Steps 6–11 for a message the replay store admitted. */
+  private async runAdmitted(
+    verified: VerifiedEnvelope,
+    tool: string,
+    context: SubmissionContext,
+    receivedAt: number,
+  ): Promise<InvocationResponse> {
+    const { envelope } = verified;
+    const { replay, events, router, runtimeKey, settings } = this.deps;
+    const invocation: InvocationContext = {
+      principal: context.principal,
+      envelope,
+      tool,
+      ...(context.sourceIp === undefined ? {} : { sourceIp: context.sourceIp }),
+      now: receivedAt,
+    };
+
+    // Steps 6–8. A permanent refusal is stored as the message's outcome; a retryable one releases
+    // the message so the identical envelope may be retried.
+    let rules: readonly string[];
+    try {
+      this.payload.validate(invocation);
+      const decision = this.policy.decide(invocation);
+      if (decision.effect === "deny") {
+        throw new SignetError("POLICY_DENIED", undefined, {
+          rule: decision.rules[0] ?? "default-deny",
+          reason: decision.reason,
+        });
+      }
+      rules = decision.rules;
+      const limited = await this.limits.check(invocation);
+      if (limited !== undefined) throw limited;
+    } catch (error) {
+      throw await this.refuseAdmitted(error, context, verified);
+    }
+
+    // Step 9: the decision is durable before anything is dispatched.
+    let auditId: string;
+    try {
+      auditId = await events.record({
+        type: "invocation",
+        actor: envelope.from,
+        target: envelope.to,
+        outcome: "allow",
+        details: this.envelopeDetails(verified, { rules }),
+      });
+    } catch (error) {
+      await replay.release(envelope.from, envelope.id).catch(() => undefined);
+      this.deps.metrics.refusals.inc({ code: "AUDIT_UNAVAILABLE" });
+      throw new SignetError("AUDIT_UNAVAILABLE", undefined, {}, { cause: error });
+    }
+
+    // Step 10: dispatch.
+    const deadline = receivedAt + settings.callTimeoutMs;
+    const senderKey = this.deps.registry.resolveKey(envelope.kid, envelope.from)!;
+    let call;
+    try {
+      call = router.dispatch(tool, deadline, (callId) =>
+        signDelivery(
+          {
+            call_id: callId,
+            envelope: verified.wire,
+            sender_key: { kid: envelope.kid, public_key: senderKey.key.toBase64Url() },
+            decision: { audit_id: auditId, rules },
+            deadline,
+          },
+          runtimeKey,
+        ),
+      );
+    } catch (error) {
+      // Nothing was sent: the identical envelope may be retried.
+      throw await this.refuseAdmitted(error, context, verified, auditId);
+    }
+
+    const finish = (resultWire: string) =>
+      this.acceptResult(resultWire, verified, call.connection.agentId, { auditId, rules, receivedAt });
+    const timeout = new Promise<never>((_, reject) => {
+      const timer = setTimeout(
+        () => reject(new SignetError("TIMEOUT", undefined, { reason: "deadline" })),
+        Math.max(0, deadline - this.now()),
+      );
+      timer.unref();
+      void call.result.finally(() => clearTimeout(timer)).catch(() => undefined);
+    });
+    try {
+      return await Promise.race([call.result.then(finish), timeout]);
+    } catch (error) {
+      const signetError = isSignetError(error)
+        ? error
+        : new SignetError("INTERNAL_ERROR", undefined, {}, { cause: error });
+      if (signetError.code === "TIMEOUT" && signetError.details.reason === "deadline") {
+        // The executor may still answer: keep the message pending and store a late result, so a retry
+        // gets it instead of running the tool a second time.
+        void call.result.then(finish).catch(() => undefined);
+      }
+      await this.audit("invocation_result", envelope, "error", signetError.code, context, {
+        audit_id: auditId,
+      });
+      throw signetError;
+    }
+  }
+
+  /** Step 11: verify the executor's result, audit it, sign the receipt, store the outcome. */
+  private async acceptResult(
+    resultWire: string,
+    request: VerifiedEnvelope,
+    executor: string,
+    decision: { auditId: string; rules: readonly string[]; receivedAt: number },
+  ): Promise<InvocationResponse> {
+    const { envelope } = request;
+    let result: VerifiedEnvelope;
+    try {
+      result = verifyEnvelope(resultWire, {
+        resolveKey: this.deps.registry.resolveKey,
+        expectedSender: executor,
+        maxBytes: this.deps.settings.maxBytes,
+        maxDepth: this.deps.settings.maxDepth,
+      });
+      assertResultAnswers(result.envelope, { id: envelope.id, hash: request.hash });
+      if (
+        result.envelope.to !== `agent:${envelope.from}` ||
+        result.envelope.decision?.audit_id !== decision.auditId
+      ) {
+        throw new SignetError("SIGNATURE_INVALID", "The result is not addressed to this call", {
+          reason: "unbound",
+        });
+      }
+    } catch (error) {
+      // A forged or unbound result is never returned as data.
+      const refusal =
+        isSignetError(error) && error.code === "SIGNATURE_INVALID"
+          ? error
+          : new SignetError("SIGNATURE_INVALID", "The executor's result does not verify", {
+              reason: isSignetError(error) ? error.code.toLowerCase() : "result",
+            });
+      this.deps.metrics.refusals.inc({ code: refusal.code });
+      await this.audit(
+        "invocation_result",
+        envelope,
+        "failure",
+        refusal.code,
+        { principal: undefined },
+        {
+          audit_id: decision.auditId,
+          executor,
+          reason: refusal.details.reason ?? null,
+        },
+      );
+      await this.store(envelope, { kind: "error", error: refusal.toWire().error });
+      throw refusal;
+    }
+    const resultAuditId = await this.deps.events.record({
+      type: "invocation_result",
+      actor: executor,
+      target: `agent:${envelope.from}`,
+      outcome: result.envelope.status === "ok" ? "success" : "failure",
+      details: {
+        ...this.envelopeDetails(result, {}),
+        request_id: envelope.id,
+        request_hash: request.hash,
+        request_audit_id: decision.auditId,
+      },
+    });
+    const receipt = signReceipt(
+      {
+        request: { from: envelope.from, id: envelope.id, hash: request.hash },
+        result: {
+          from: executor,
+          id: result.envelope.id,
+          hash: result.hash,
+          status: result.envelope.status ?? "ok",
+        },
+        audit: { request: decision.auditId, result: resultAuditId },
+        rules: decision.rules,
+        received_at: decision.receivedAt,
+        completed_at: this.now(),
+        duplicate: false,
+      },
+      this.deps.runtimeKey,
+    );
+    const response: InvocationResponse = { receipt, result: result.envelope };
+    await this.store(envelope, { kind: "response", response });
+    return response;
+  }
+
+  /** Answers an identical retry from the stored outcome, or waits for the first submission. */
+  private async answerDuplicate(
+    verified: VerifiedEnvelope,
+    stored: unknown,
+    context: SubmissionContext,
+  ): Promise<InvocationResponse> {
+    const { envelope } = verified;
+    let outcome = stored as StoredOutcome | undefined;
+    if (outcome === undefined) {
+      const running = this.inflight.get(key(envelope.from, envelope.id));
+      if (running === undefined) {
+        // Admitted elsewhere (another instance, or before a restart) and not finished: the outcome is
+        // unknown, so this retry must not run it again.
+        throw await this.refuse(
+          new SignetError("UNAVAILABLE", "This message is still being processed", { reason: "in_progress" }),
+          context,
+          verified,
+        );
+      }
+      // The first submission's refusal is this retry's refusal too (it was audited there).
+      outcome = { kind: "response", response: await running };
+    }
+    await this.audit("invocation", envelope, "allow", undefined, context, {
+      duplicate: true,
+      hash: verified.hash,
+    });
+    if (outcome.kind === "error") {
+      const { code, message, retryable: _retryable, ...details } = outcome.error;
+      throw new SignetError(code, message, details);
+    }
+    const receipt = signReceipt(
+      {
+        request: outcome.response.receipt.request,
+        ...(outcome.response.receipt.result === undefined ? {} : { result: outcome.response.receipt.result }),
+        audit: outcome.response.receipt.audit,
+        rules: outcome.response.receipt.rules,
+        received_at: outcome.response.receipt.received_at,
+        completed_at: outcome.response.receipt.completed_at,
+        duplicate: true,
+      },
+      this.deps.runtimeKey,
+    );
+    return { receipt, result: outcome.response.result };
+  }
+
+  /** Audits a refusal after admission and stores or releases the message by retryability. */
+  private async refuseAdmitted(
+    error: unknown,
+    context: SubmissionContext,
+    verified: VerifiedEnvelope,
+    auditId?: string,
+  ): Promise<SignetError> {
+    const refusal = await this.refuse(error, context, verified, auditId);
+    const { envelope } = verified;
+    if (refusal.retryable) await this.deps.replay.release(envelope.from, envelope.id).catch(() => undefined);
+    else await this.store(envelope, { kind: "error", error: refusal.toWire().error });
+    return refusal;
+  }
+
+  /** Records a refusal (never letting a recording failure hide it) and returns it as a SignetError. */
+  private async refuse(
+    error: unknown,
+    context: SubmissionContext,
+    verified: VerifiedEnvelope | undefined,
+    auditId?: string,
+  ): Promise<SignetError> {
+    const refusal = isSignetError(error)
+      ? error
+      : new SignetError("INTERNAL_ERROR", undefined, {}, { cause: error });
+    this.deps.metrics.refusals.inc({ code: refusal.code });
+    const eventId = await this.audit(
+      refusal.code === "POLICY_DENIED"
+        ? "policy_denied"
+        : refusal.code === "RATE_LIMITED"
+          ? "rate_limited"
+          : "invocation",
+      verified?.envelope,
+      "deny",
+      refusal.code,
+      context,
+      {
+        reason: refusal.details.reason ?? null,
+        ...(refusal.details.rule === undefined ? {} : { rule: refusal.details.rule }),
+        ...(verified === undefined ? {} : this.envelopeDetails(verified, {})),
+        ...(auditId === undefined ? {} : { decision_audit_id: auditId }),
+      },
+    );
+    return eventId === undefined || refusal.details.audit_id !== undefined
+      ? refusal
+      : new SignetError(
+          refusal.code,
+          refusal.message,
+          { ...refusal.details, audit_id: eventId },
+          { cause: refusal.cause },
+        );
+  }
+
+  private async audit(
+    type: string,
+    envelope: Envelope | undefined,
+    outcome: "allow" | "deny" | "success" | "failure" | "error",
+    code: string | undefined,
+    context: { principal: Principal | undefined },
+    details: Record<string, unknown>,
+  ): Promise<string | undefined> {
+    try {
+      return await this.deps.events.record({
+        type,
+        actor: envelope?.from ?? context.principal?.id ?? "unknown",
+        ...(envelope === undefined ? {} : { target: envelope.to }),
+        outcome,
+        ...(code === undefined ? {} : { code }),
+        details,
+      });
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** What the audit keeps of an envelope: hashes and the signature, enough for non-repudiation. */
+  private envelopeDetails(
+    verified: VerifiedEnvelope,
+    extra: Record<string, unknown>,
+  ): Record<string, unknown> {
+    const { envelope } = verified;
+    return {
+      id: envelope.id,
+      type: envelope.type,
+      hash: verified.hash,
+      body_hash: envelope.body_hash,
+      kid: envelope.kid,
+      sig: envelope.sig,
+      ts: envelope.ts,
+      ...extra,
+    };
+  }
+
+  private async store(envelope: Envelope, outcome: StoredOutcome): Promise<void> {
+    await this.deps.replay.complete(envelope.from, envelope.id, outcome);
+  }
+}
