@@ -2,7 +2,6 @@
 // code; nothing is dispatched unless the decision to dispatch it was durably recorded first.
 import {
   type Envelope,
-  type JsonValue,
   type Receipt,
   SignetError,
   assertResultAnswers,
