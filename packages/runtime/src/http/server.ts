@@ -101,6 +101,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       });
     } catch (error) {
       metrics.refusals.inc({ code: "UNAUTHENTICATED" });
+      // A refused upgrade (or any refused request) must not keep its connection: close it.
+      void reply.header("connection", "close");
       return sendError(reply, error instanceof SignetError ? error : new SignetError("UNAUTHENTICATED"));
     }
     if (guard?.permission !== undefined && !hasPermission(request.principal, guard.permission)) {

@@ -273,10 +273,17 @@ export class InvocationPipeline {
         // gets it instead of running the tool a second time.
         void call.result.then(finish).catch(() => undefined);
       }
-      await this.audit("invocation_result", envelope, "error", signetError.code, context, {
+      if (signetError.details.audit_id !== undefined) throw signetError; // Already recorded.
+      const eventId = await this.audit("invocation_result", envelope, "error", signetError.code, context, {
         audit_id: auditId,
+        reason: signetError.details.reason ?? null,
       });
-      throw signetError;
+      throw eventId === undefined
+        ? signetError
+        : new SignetError(signetError.code, signetError.message, {
+            ...signetError.details,
+            audit_id: eventId,
+          });
     }
   }
 
@@ -314,20 +321,20 @@ export class InvocationPipeline {
               reason: isSignetError(error) ? error.code.toLowerCase() : "result",
             });
       this.deps.metrics.refusals.inc({ code: refusal.code });
-      await this.audit(
+      const eventId = await this.audit(
         "invocation_result",
         envelope,
         "failure",
         refusal.code,
         { principal: undefined },
-        {
-          audit_id: decision.auditId,
-          executor,
-          reason: refusal.details.reason ?? null,
-        },
+        { audit_id: decision.auditId, executor, reason: refusal.details.reason ?? null },
       );
-      await this.store(envelope, { kind: "error", error: refusal.toWire().error });
-      throw refusal;
+      const audited = new SignetError(refusal.code, refusal.message, {
+        ...refusal.details,
+        ...(eventId === undefined ? {} : { audit_id: eventId }),
+      });
+      await this.store(envelope, { kind: "error", error: audited.toWire().error });
+      throw audited;
     }
     const resultAuditId = await this.deps.events.record({
       type: "invocation_result",

@@ -58,9 +58,10 @@ export class RawExecutor {
       socket.once("close", (code, reason) => resolve({ code, reason: reason.toString() })),
     );
     return new Promise<WelcomeFrame>((resolve, reject) => {
-      socket.once("unexpected-response", (_request, response) =>
-        reject(new Error(`upgrade refused: ${response.statusCode ?? 0}`)),
-      );
+      socket.once("unexpected-response", (request, response) => {
+        request.destroy();
+        reject(new Error(`upgrade refused: ${response.statusCode ?? 0}`));
+      });
       socket.once("error", reject);
       socket.once("open", () => {
         socket.send(
