@@ -14,12 +14,21 @@ const dir = mkdtempSync(join(tmpdir(), "signet-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("signet CLI", () => {
-  it("demo shows each step with its code and exits 0", async () => {
+  it("demo runs an embedded runtime and shows each step with its code, then exits 0", async () => {
     const { stdout } = await run(process.execPath, [bin, "demo"]);
-    expect(stdout).toContain("spoofed sender): SIGNATURE_INVALID");
-    expect(stdout).toContain("changed in transit: HASH_MISMATCH");
-    expect(stdout).toContain("KEY_REVOKED");
-    expect(stdout).toContain("every step ended as expected");
+    for (const line of [
+      "the signed result verifies: OK",
+      "the tool ran once: DUPLICATE (tool ran once)",
+      "(spoofed sender): IDENTITY_MISMATCH",
+      "changed in transit: HASH_MISMATCH",
+      "new message id: REPLAY_DETECTED",
+      "two minutes ago: STALE_MESSAGE",
+      "she signs again: KEY_REVOKED",
+      "every step ended as expected",
+      "runtime stopped",
+    ]) {
+      expect(stdout).toContain(line);
+    }
   });
 
   it("keys generate writes a 0600 private key and its public key, and refuses to overwrite", async () => {

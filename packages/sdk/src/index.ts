@@ -1,3 +1,74 @@
-// Public API of @signet/sdk: every export here is public surface.
+// Public API of @signet/sdk: every export here is public surface, so each is named. No server code.
+export {
+  Agent,
+  type AgentErrorInfo,
+  type AgentOptions,
+  type AgentSession,
+  type CallContext,
+  type ToolHandler,
+} from "./agent.js";
+export {
+  AuthConfig,
+  type AuthKind,
+  type ClientCertificate,
+  type ExpectedSenderOptions,
+} from "./auth-config.js";
+export {
+  type InvokeOptions,
+  type InvokeResponse,
+  type ResultTrust,
+  type SendOptions,
+  SignetClient,
+  type SignetClientOptions,
+  type SubmitResponse,
+} from "./client.js";
+export { type ConnectionOptions } from "./connection.js";
+export {
+  type AnyProtocolError,
+  AuditUnavailableError,
+  DuplicateMessageError,
+  ERROR_CLASSES,
+  ForbiddenError,
+  HashMismatchError,
+  IdentityMismatchError,
+  type IdentityMismatchOptions,
+  InternalError,
+  InvalidEnvelopeError,
+  InvalidPayloadError,
+  InvalidRequestError,
+  InvalidSessionIdError,
+  KeyRevokedError,
+  ModeNotSupportedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  PermissionDeniedError,
+  type ProtocolErrorClass,
+  type ProtocolErrorFields,
+  QuotaExceededError,
+  RateLimitedError,
+  ReplayDetectedError,
+  SdkError,
+  type SdkErrorOptions,
+  SessionAlreadyExistsError,
+  SessionNotFoundError,
+  SessionNotOpenError,
+  SignatureInvalidError,
+  SignetProtocolError,
+  StaleMessageError,
+  TargetUnavailableError,
+  TimeoutError,
+  ToolError,
+  type ToolErrorBody,
+  UnauthenticatedError,
+  UnavailableError,
+  UnknownAgentError,
+  UnknownToolError,
+  UnsupportedProtocolVersionError,
+  errorFromWire,
+  isProtocolError,
+  protocolError,
+} from "./errors.js";
+export { type RuntimeKeyInput } from "./runtime-key.js";
+export { type SigningKeyInput } from "./signing-key.js";
 
 export const PACKAGE_NAME = "@signet/sdk";

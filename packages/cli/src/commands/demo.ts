@@ -1,148 +1,243 @@
-// `signet demo`: shows the protocol's guarantees step by step, each outcome with its wire code.
-//
-// Until the runtime lands, this demo runs the protocol layer alone: two agents sign and verify
-// envelopes against an in-memory registry, and every attack is refused with its stable code.
+// `signet demo`: an embedded runtime, two agents and a tool server, and every check shown step by step
+// with its wire code. Exits non-zero if any step ends otherwise than expected.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import {
-  Ed25519PrivateKey,
-  type JsonValue,
-  type ResolvedKey,
-  SignetError,
-  assertFresh,
-  assertResultAnswers,
-  canonicalize,
-  hashJson,
-  signEnvelope,
-  verifyEnvelope,
-} from "@signet/protocol";
+import { Ed25519PrivateKey, type JsonValue, canonicalize, signEnvelope } from "@signet/protocol";
+import { type Runtime, createApiKey, createLogger, createRuntime, loadConfig } from "@signet/runtime";
+import { Agent, AuthConfig, SignetClient } from "@signet/sdk";
+import { Agent as HttpsAgent, request } from "undici";
+import { initDataDir } from "./init.js";
 
 interface Step {
   readonly title: string;
   readonly expected: string;
-  readonly run: () => void;
+  readonly run: () => Promise<string>;
 }
 
-function outcome(run: () => void): string {
+/** Options for {@link runDemo}. */
+export interface DemoOptions {
+  /** Keep state here for inspection; a temporary folder (removed afterwards) when absent. */
+  readonly dataDir?: string;
+  readonly write: (line: string) => void;
+}
+
+/** Runs the demo; resolves to true when every step ended as expected. */
+export async function runDemo(options: DemoOptions): Promise<boolean> {
+  const { write } = options;
+  const temporary = options.dataDir === undefined;
+  const dataDir = resolve(options.dataDir ?? join(mkdtempSync(join(tmpdir(), "signet-demo-")), "data"));
+  let runtime: Runtime | undefined;
+  let tool: Agent | undefined;
+  let alice: SignetClient | undefined;
+  let dispatcher: HttpsAgent | undefined;
   try {
-    run();
-    return "OK";
-  } catch (error) {
-    if (error instanceof SignetError) return error.code;
-    throw error;
+    write(`Signet demo — data in ${dataDir}${temporary ? " (temporary)" : ""}`);
+    await initDataDir(dataDir, { force: false });
+    const config = loadConfig({ dataDir, env: {}, overrides: { host: "127.0.0.1", port: 0 } });
+    runtime = await createRuntime(config, { logger: createLogger({ level: "silent" }) });
+    const url = await runtime.start();
+    const ca = readFileSync(join(dataDir, "certs", "ca.crt"), "utf8");
+    const runtimePublicKey = runtime.signingKey.publicKey.toBase64Url();
+    write(
+      `runtime listening on ${url} (TLS 1.3, SQLite in the data dir); runtime key ${runtime.signingKey.kid}`,
+    );
+
+    // Three agents: alice and bob call tools; db-bot serves database/query.
+    const ctx = { actor: "signet-demo" };
+    const keys = {
+      alice: Ed25519PrivateKey.generate(),
+      bob: Ed25519PrivateKey.generate(),
+      "db-bot": Ed25519PrivateKey.generate(),
+    };
+    const apiKeys: Record<string, string> = {};
+    for (const [name, key] of Object.entries(keys)) {
+      const serves = name === "db-bot" ? "[database/query]" : "[]";
+      await runtime.registry.deploy(
+        `---\nname: ${name}\nserves: ${serves}\n---\nDemo agent ${name}.\n`,
+        [key.publicKey.toBase64Url()],
+        ctx,
+      );
+      apiKeys[name] = (
+        await createApiKey(
+          runtime.stores.apiKeys,
+          { name, principal: name, kind: "agent", permissions: [] },
+          ctx,
+        )
+      ).key;
+    }
+    write("registered alice, bob and db-bot, each with an Ed25519 key and an API key");
+
+    let runs = 0;
+    tool = new Agent({
+      target: url,
+      rootCertificates: ca,
+      auth: AuthConfig.forApiKey(apiKeys["db-bot"]!, { expectedSender: "db-bot" }),
+      agentId: "db-bot",
+      signingKey: keys["db-bot"],
+      runtimePublicKey,
+    });
+    tool.serve("database/query", (body) => {
+      runs++;
+      return { rows: [[42]], query: (body as { query?: string }).query ?? null };
+    });
+    await tool.connect();
+    write("db-bot connected over /v1/connect and serves database/query (it verifies every call itself)");
+
+    alice = new SignetClient({
+      target: url,
+      rootCertificates: ca,
+      auth: AuthConfig.forApiKey(apiKeys.alice!, { expectedSender: "alice" }),
+      agentId: "alice",
+      signingKey: keys.alice,
+      runtimePublicKey,
+      resultTrust: "receipt",
+    });
+    const client = alice;
+    dispatcher = new HttpsAgent({ connect: { ca } });
+    const httpsAgent = dispatcher;
+
+    /** Submits raw bytes as `as`, the way an attacker would; returns the wire code or OK. */
+    const submit = async (wire: string, as: string): Promise<string> => {
+      const response = await request(`${url}/v1/envelopes`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${apiKeys[as]!}` },
+        body: wire,
+        dispatcher: httpsAgent,
+      });
+      const body = (await response.body.json()) as { error?: { code: string } };
+      return body.error?.code ?? "OK";
+    };
+    const draft = (overrides: Partial<Parameters<typeof signEnvelope>[0]> = {}) =>
+      signEnvelope(
+        {
+          type: "invoke",
+          from: "alice",
+          to: "tool:database/query",
+          body: { query: "select 42" },
+          ...overrides,
+        },
+        keys.alice,
+      );
+
+    const details: string[] = [];
+    const steps: Step[] = [
+      {
+        title: "alice invokes tool:database/query with a signed envelope; the signed result verifies",
+        expected: "OK",
+        run: async () => {
+          const answer = await client.invoke("tool:database/query", { query: "select 42" });
+          details.push(
+            `   result from ${answer.result.from}: ${canonicalize(answer.body)}`,
+            `   receipt signed by the runtime (${answer.receipt.kid}); decision recorded as ${answer.receipt.audit.request}`,
+          );
+          return answer.status === "ok" ? "OK" : "TOOL_FAILED";
+        },
+      },
+      {
+        title:
+          "alice retries the identical envelope: the original result, marked duplicate; the tool ran once",
+        expected: "DUPLICATE (tool ran once)",
+        run: async () => {
+          const signed = await client.sign("tool:database/query", { query: "select 1" });
+          const before = runs;
+          await client.send(signed.wire);
+          const retry = await client.send(signed.wire);
+          return retry.duplicate && runs === before + 1
+            ? "DUPLICATE (tool ran once)"
+            : `ran ${runs - before} times`;
+        },
+      },
+      {
+        title: "bob submits an envelope signed as alice (spoofed sender)",
+        expected: "IDENTITY_MISMATCH",
+        run: () => submit(draft().wire, "bob"),
+      },
+      {
+        title: "the body is changed in transit",
+        expected: "HASH_MISMATCH",
+        run: () => {
+          const envelope = JSON.parse(draft().wire) as Record<string, JsonValue>;
+          envelope.body = { query: "drop table orders" };
+          return submit(canonicalize(envelope), "alice");
+        },
+      },
+      {
+        title: "a captured nonce is replayed under a new message id",
+        expected: "REPLAY_DETECTED",
+        run: async () => {
+          const original = draft();
+          await submit(original.wire, "alice");
+          return submit(draft({ nonce: original.envelope.nonce }).wire, "alice");
+        },
+      },
+      {
+        title: "an envelope signed two minutes ago",
+        expected: "STALE_MESSAGE",
+        run: () => submit(draft({ ts: Date.now() - 120_000 }).wire, "alice"),
+      },
+      {
+        title: "alice's key is revoked; she signs again",
+        expected: "KEY_REVOKED",
+        run: async () => {
+          await runtime!.registry.revokeKey("alice", keys.alice.kid, "demo: key compromised", ctx);
+          return submit(draft().wire, "alice");
+        },
+      },
+    ];
+
+    let allAsExpected = true;
+    for (const [index, step] of steps.entries()) {
+      details.length = 0;
+      let got: string;
+      try {
+        got = await step.run();
+      } catch (error) {
+        got = (error as { code?: string }).code ?? (error instanceof Error ? error.message : String(error));
+      }
+      const ok = got === step.expected;
+      allAsExpected &&= ok;
+      write(`${index + 1}. ${step.title}: ${got}${ok ? "" : `  (expected ${step.expected})`}`);
+      for (const line of details) write(line);
+    }
+    const refusals = (await runtime.stores.events.listEvents()).filter(
+      (event) => event.outcome === "deny",
+    ).length;
+    write(`${refusals} refusals were recorded, each with its code`);
+    write(allAsExpected ? "every step ended as expected" : "SOME STEPS DID NOT END AS EXPECTED");
+    return allAsExpected;
+  } finally {
+    await tool?.close().catch(() => undefined);
+    await alice?.close().catch(() => undefined);
+    await dispatcher?.close().catch(() => undefined);
+    await runtime?.stop();
+    write("runtime stopped");
+    if (temporary) rmSync(join(dataDir, ".."), { recursive: true, force: true });
   }
-}
-
-/** Runs the demo; returns true when every step ended as expected. */
-export function runProtocolDemo(write: (line: string) => void): boolean {
-  const alice = Ed25519PrivateKey.generate();
-  const bob = Ed25519PrivateKey.generate();
-  const registry = new Map<string, ResolvedKey>([
-    [alice.kid, { key: alice.publicKey, owner: "alice" }],
-    [bob.kid, { key: bob.publicKey, owner: "bob" }],
-  ]);
-  const resolveKey = (kid: string): ResolvedKey | undefined => registry.get(kid);
-  const verify = (wire: string) => verifyEnvelope(wire, { resolveKey });
-  const tamper = (wire: string, change: (e: Record<string, JsonValue>) => void): string => {
-    const envelope = JSON.parse(wire) as Record<string, JsonValue>;
-    change(envelope);
-    return canonicalize(envelope);
-  };
-
-  const request = signEnvelope(
-    { type: "invoke", from: "alice", to: "tool:database/query", body: { query: "select 1" } },
-    alice,
-  );
-  write(`alice (${alice.kid}) and bob (${bob.kid}) are registered.`);
-
-  const steps: Step[] = [
-    {
-      title: "alice signs an invocation; it verifies",
-      expected: "OK",
-      run: () => void verify(request.wire),
-    },
-    {
-      title: "bob answers with a signed result bound to the request; alice verifies it",
-      expected: "OK",
-      run: () => {
-        const result = signEnvelope(
-          {
-            type: "result",
-            from: "bob",
-            to: "agent:alice",
-            body: { rows: [[1]] },
-            re: { id: request.envelope.id, hash: request.hash },
-            status: "ok",
-          },
-          bob,
-        );
-        assertResultAnswers(verify(result.wire).envelope, { id: request.envelope.id, hash: request.hash });
-      },
-    },
-    {
-      title: "bob claims to be alice (spoofed sender)",
-      expected: "SIGNATURE_INVALID",
-      run: () =>
-        void verify(signEnvelope({ type: "invoke", from: "alice", to: "tool:x", body: {} }, bob).wire),
-    },
-    {
-      title: "the body is changed in transit",
-      expected: "HASH_MISMATCH",
-      run: () => void verify(tamper(request.wire, (e) => (e.body = { query: "drop table orders" }))),
-    },
-    {
-      title: "the body and its hash are changed in transit",
-      expected: "SIGNATURE_INVALID",
-      run: () =>
-        void verify(
-          tamper(request.wire, (e) => {
-            e.body = { query: "drop table orders" };
-            e.body_hash = hashJson(e.body);
-          }),
-        ),
-    },
-    {
-      title: "a duplicate JSON key smuggles a second sender",
-      expected: "INVALID_ENVELOPE",
-      run: () => void verify(request.wire.replace('"from":"alice"', '"from":"alice","from":"bob"')),
-    },
-    {
-      title: "an envelope from two minutes ago",
-      expected: "STALE_MESSAGE",
-      run: () => {
-        const old = signEnvelope(
-          { type: "invoke", from: "alice", to: "tool:x", body: {}, ts: Date.now() - 120_000 },
-          alice,
-        );
-        assertFresh(verify(old.wire).envelope.ts);
-      },
-    },
-    {
-      title: "alice's key is revoked, then she signs again",
-      expected: "KEY_REVOKED",
-      run: () => {
-        registry.set(alice.kid, { key: alice.publicKey, owner: "alice", revoked: true });
-        verify(signEnvelope({ type: "invoke", from: "alice", to: "tool:x", body: {} }, alice).wire);
-      },
-    },
-  ];
-
-  let allAsExpected = true;
-  for (const [index, step] of steps.entries()) {
-    const got = outcome(step.run);
-    const asExpected = got === step.expected;
-    allAsExpected &&= asExpected;
-    write(`${index + 1}. ${step.title}: ${got}${asExpected ? "" : `  (expected ${step.expected})`}`);
-  }
-  write(allAsExpected ? "every step ended as expected" : "SOME STEPS DID NOT END AS EXPECTED");
-  return allAsExpected;
 }
 
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
-    .description("Show Signet's checks step by step, each outcome with its wire code")
-    .action(() => {
-      const ok = runProtocolDemo((line) => process.stdout.write(`${line}\n`));
+    .description(
+      "Run an embedded runtime with two agents and a tool server, and show every check with its wire code",
+    )
+    .option(
+      "--data-dir <dir>",
+      "keep the demo's state here (default: a temporary folder, removed afterwards)",
+    )
+    .action(async (options: { dataDir?: string }) => {
+      const timer = setTimeout(() => {
+        process.stderr.write("signet demo: did not finish within 60 s\n");
+        process.exit(1);
+      }, 60_000);
+      timer.unref();
+      const ok = await runDemo({
+        ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+        write: (line) => process.stdout.write(`${line}\n`),
+      });
+      clearTimeout(timer);
       if (!ok) process.exitCode = 1;
     });
 }
