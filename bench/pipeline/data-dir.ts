@@ -1,0 +1,98 @@
+// A runtime data directory the way `signet init` makes one, with the bench's agents registered
+// straight through the stores before the runtime starts (no HTTP round trips during setup).
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Ed25519PrivateKey, toBase64Url } from "@signet/protocol";
+import {
+  AgentRegistry,
+  type DevCertificatePaths,
+  createApiKey,
+  createDevCertificates,
+  createEventRecorder,
+  openStores,
+} from "@signet/runtime";
+
+/** An agent's credentials as a bench child needs them (plain data, so it crosses IPC). */
+export interface AgentCredentials {
+  readonly id: string;
+  readonly apiKey: string;
+  /** base64url of the Ed25519 seed. */
+  readonly seed: string;
+  /** Tools it may serve. */
+  readonly serves: readonly string[];
+}
+
+export interface BenchDataDir {
+  readonly dir: string;
+  readonly certs: DevCertificatePaths;
+  /** Signs invocations of `tool`. */
+  readonly caller: AgentCredentials;
+  /** Serves `tool`. */
+  readonly executor: AgentCredentials;
+  /** The connection fleet: `fleet-N` serving `fleet/N`. */
+  readonly fleet: readonly AgentCredentials[];
+  readonly tool: string;
+}
+
+export const BENCH_TOOL = "bench/echo";
+
+/** The signet.yaml of the bench: TLS as `signet init` sets it up, loopback, port 0, quiet logs. */
+function configYaml(): string {
+  return [
+    "server:",
+    "  host: 127.0.0.1",
+    "  port: 0",
+    "tls:",
+    "  cert_path: certs/server.crt",
+    "  key_path: certs/server.key",
+    "  client_ca_path: certs/ca.crt",
+    "  client_auth: optional",
+    "auth:",
+    "  api_keys: true",
+    "logging:",
+    "  level: warn",
+    "",
+  ].join("\n");
+}
+
+/** A fresh empty directory for {@link prepareDataDir}; the caller removes it. */
+export function makeTempDir(): string {
+  return mkdtempSync(join(tmpdir(), "signet-bench-pipeline-"));
+}
+
+/** Fills `dir` as `signet init` would and registers the caller, the executor and `fleetSize` fleet agents. */
+export async function prepareDataDir(dir: string, fleetSize: number): Promise<BenchDataDir> {
+  const certs = await createDevCertificates({ dir: join(dir, "certs") });
+  mkdirSync(join(dir, "keys"), { mode: 0o700 });
+  writeFileSync(join(dir, "keys", "runtime.key"), Ed25519PrivateKey.generate().toPem(), { mode: 0o600 });
+  writeFileSync(join(dir, "signet.yaml"), configYaml());
+
+  const stores = await openStores({ kind: "sqlite", path: join(dir, "signet.db") });
+  try {
+    const events = createEventRecorder(stores.events);
+    const registry = await AgentRegistry.open(stores.agents, events, { keyRotationGraceMs: 86_400_000 });
+    const ctx = { actor: "bench" };
+    const register = async (id: string, serves: readonly string[]): Promise<AgentCredentials> => {
+      const key = Ed25519PrivateKey.generate();
+      await registry.deploy(
+        `---\nname: ${id}\nserves: [${serves.join(", ")}]\n---\nBench agent ${id}.\n`,
+        [key.publicKey.toBase64Url()],
+        ctx,
+      );
+      const created = await createApiKey(
+        stores.apiKeys,
+        { name: id, principal: id, kind: "agent", permissions: [] },
+        ctx,
+      );
+      return { id, apiKey: created.key, seed: toBase64Url(key.exportSeed()), serves };
+    };
+    const caller = await register("bench-caller", []);
+    const executor = await register("bench-executor", [BENCH_TOOL]);
+    const fleet: AgentCredentials[] = [];
+    for (let i = 0; i < fleetSize; i++) fleet.push(await register(`fleet-${i}`, [`fleet/${i}`]));
+    return { dir, certs, caller, executor, fleet, tool: BENCH_TOOL };
+  } finally {
+    await stores.close();
+  }
+}
