@@ -1,13 +1,13 @@
 // A recognizer for text that already is RFC 8785 canonical JSON: the strict parser's fast path.
 //
 // Every Signet sender writes canonical JSON, so the verifier's common case is a canonical document.
-// For one, JSON.parse (native) builds exactly the value the strict parser would, and this scan proves
-// everything JSON.parse does not check: no whitespace, canonical numbers and string escapes, keys in
-// strictly ascending order (hence no duplicates), no forbidden keys, bounded depth. It builds nothing
-// but the top-level member spans. It is sound, not complete: whenever it cannot vouch for the text
-// (whatever the reason, including invalid JSON) it answers undefined and the strict parser decides,
-// with its own errors. It runs on any text; it is only right about valid JSON, which is why its
-// answer is used only when JSON.parse accepts the same text.
+// For such a document JSON.parse (native) builds exactly the value the strict parser would, and
+// this scan proves what JSON.parse does not check: no whitespace, canonical numbers and string
+// escapes, keys in strictly ascending order (hence no duplicates), no forbidden keys, bounded depth.
+// It builds nothing but the top-level member spans. It is sound, not complete: whenever it cannot
+// vouch for the text (whatever the reason, including invalid JSON) it answers undefined and the
+// strict parser decides, with its own errors. It runs on any text but is only right about valid
+// JSON, which is why its answer is used only when JSON.parse accepts the same text.
 import type { MemberSpan } from "./strict-json.js";
 
 const QUOTE = 0x22;
