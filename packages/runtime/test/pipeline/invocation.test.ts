@@ -146,7 +146,7 @@ describe("POST /v1/envelopes", () => {
   it("applies backpressure: a full executor makes further calls TARGET_UNAVAILABLE (busy)", async () => {
     let release: (() => void) | undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    await executor({
+    const busy = await executor({
       maxInFlight: 1,
       handler: async (body) => {
         await gate;
@@ -154,7 +154,10 @@ describe("POST /v1/envelopes", () => {
       },
     });
     const first = submit(invoke({ n: 1 }).wire);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Wait until the first call is really in flight on the executor.
+    for (let i = 0; i < 200 && !busy.frames.some((frame) => frame.type === "invoke"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     const second = await submit(invoke({ n: 2 }).wire);
     expect(second.body.error).toMatchObject({ code: "TARGET_UNAVAILABLE" });
     release!();
