@@ -134,7 +134,7 @@ describe("POST /v1/envelopes", () => {
     release!();
     // The late result arrives and is stored; the retry gets it without a second run.
     let retried = await submit(request.wire);
-    for (let i = 0; i < 20 && retried.status !== 200; i++) {
+    for (let i = 0; i < 100 && retried.status !== 200; i++) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       retried = await submit(request.wire);
     }
