@@ -44,7 +44,7 @@ function connect(args: ExecutorConnectArgs): Promise<{ connected: true }> {
   });
   socket = ws;
 
-  const answer = (delivery: Delivery) => {
+  const answer = (envelope: string, delivery: Delivery) => {
     verifyDelivery(delivery, runtimeKey!);
     let senderKey = senderKeys.get(delivery.sender_key.public_key);
     if (senderKey === undefined) {
@@ -52,9 +52,10 @@ function connect(args: ExecutorConnectArgs): Promise<{ connected: true }> {
       senderKeys.set(delivery.sender_key.public_key, senderKey);
     }
     const known = senderKey;
-    const request = verifyEnvelope(delivery.envelope, {
+    const request = verifyEnvelope(envelope, {
       resolveKey: (kid, sender) => (kid === known.kid ? { key: known, owner: sender } : undefined),
     });
+    if (request.hash !== delivery.envelope_hash) throw new Error("the delivery names another envelope");
     const result = signEnvelope(
       {
         type: "result",
@@ -95,7 +96,7 @@ function connect(args: ExecutorConnectArgs): Promise<{ connected: true }> {
             resolve({ connected: true });
             return;
           case "invoke":
-            answer(frame.delivery);
+            answer(frame.envelope, frame.delivery);
             return;
           case "ping":
             ws.send(JSON.stringify({ type: "pong", ts: frame.ts }));

@@ -424,7 +424,7 @@ export class Agent {
   #onFrame(frame: ServerFrame): void {
     switch (frame.type) {
       case "invoke":
-        this.#handleInvoke(frame.delivery).catch((error: unknown) => {
+        this.#handleInvoke(frame.envelope, frame.delivery).catch((error: unknown) => {
           this.#report(error instanceof Error ? error : new Error(String(error)), {
             phase: "send",
             callId: frame.delivery.call_id,
@@ -469,13 +469,13 @@ export class Agent {
     }
   }
 
-  async #handleInvoke(delivery: Delivery): Promise<void> {
+  async #handleInvoke(requestWire: string, delivery: Delivery): Promise<void> {
     const callId = delivery.call_id;
     let envelope: Envelope;
     let hash: ContentHash;
     let handler: ToolHandler;
     try {
-      ({ envelope, hash, handler } = this.#verify(delivery));
+      ({ envelope, hash, handler } = this.#verify(requestWire, delivery));
     } catch (error) {
       const refusal = asProtocolError(error);
       this.#report(refusal, { phase: "verify", callId });
@@ -531,7 +531,7 @@ export class Agent {
   }
 
   /** The checks of docs/protocol.md §11, cheapest first, then the local replay guard. */
-  #verify(delivery: Delivery): { envelope: Envelope; hash: ContentHash; handler: ToolHandler } {
+  #verify(wire: string, delivery: Delivery): { envelope: Envelope; hash: ContentHash; handler: ToolHandler } {
     const runtimeKey = this.#runtimeKey;
     if (runtimeKey === undefined) refuse("INTERNAL_ERROR", "not_connected");
     if (this.#calls.has(delivery.call_id)) refuse("INVALID_REQUEST", "call_id_in_use");
@@ -547,7 +547,7 @@ export class Agent {
       refuse("SIGNATURE_INVALID", "sender_key");
     }
     if (senderKey.kid !== delivery.sender_key.kid) refuse("SIGNATURE_INVALID", "sender_kid");
-    const verified = verifyEnvelope(delivery.envelope, {
+    const verified = verifyEnvelope(wire, {
       // The runtime vouches (in the signed delivery) that this is the sender's registered key; the
       // envelope must name that very key.
       resolveKey: (kid, sender) => {
@@ -555,6 +555,8 @@ export class Agent {
         return { key: senderKey, owner: sender };
       },
     });
+    // The runtime's signed decision names the envelope by hash: it must be this very envelope.
+    if (verified.hash !== delivery.envelope_hash) refuse("SIGNATURE_INVALID", "delivery_envelope");
     const envelope = verified.envelope;
     if (envelope.type !== "invoke") refuse("INVALID_ENVELOPE", "type");
     const target = parseTarget(envelope.to);

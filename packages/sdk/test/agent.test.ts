@@ -220,7 +220,7 @@ describe("Agent delivery verification", () => {
       const delivery = signDelivery(
         {
           call_id: callId,
-          envelope: good.wire,
+          envelope_hash: good.hash,
           sender_key: callerSenderKey,
           decision: { audit_id: "a", rules: ["allow-echo"] },
           deadline: Date.now() + 10_000,
@@ -229,6 +229,7 @@ describe("Agent delivery verification", () => {
       );
       fake.send({
         type: "invoke",
+        envelope: good.wire,
         delivery: { ...delivery, decision: { audit_id: "a", rules: ["allow-all"] } },
       });
       return callId;
@@ -240,6 +241,18 @@ describe("Agent delivery verification", () => {
       const wire = invocation({ body: { amount: 1 } }).wire.replace('"amount":1', '"amount":1000');
       return fake.deliver({ envelope: wire, sender_key: callerSenderKey });
     }, "HASH_MISMATCH");
+  });
+
+  it("refuses a validly signed envelope that is not the one the runtime's delivery names", async () => {
+    await refused((fake) => {
+      const approved = invocation({ body: { amount: 1 } });
+      const swapped = invocation({ body: { amount: 1000 } });
+      return fake.deliver({
+        envelope: swapped.wire,
+        envelope_hash: approved.hash,
+        sender_key: callerSenderKey,
+      });
+    }, "SIGNATURE_INVALID");
   });
 
   it("refuses a caller envelope whose signed header was tampered with", async () => {

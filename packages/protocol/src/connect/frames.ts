@@ -8,6 +8,7 @@ import { SignetError } from "../errors/signet-error.js";
 import { AGENT_ID_PATTERN, TOOL_NAME_PATTERN } from "../identities.js";
 import { type StrictJsonLimits, parseStrictJson } from "../json/strict-json.js";
 import { signRuntimeDocument, verifyRuntimeDocument } from "../envelope/runtime-signed.js";
+import { type ContentHash, isContentHash } from "../crypto/content-hash.js";
 import type { Ed25519PrivateKey, Ed25519PublicKey } from "../crypto/ed25519.js";
 import type { JsonValue } from "../json/canonical-json.js";
 
@@ -33,11 +34,15 @@ export interface WelcomeFrame {
   readonly heartbeat_ms: number;
 }
 
-/** The runtime's decision on an invocation, signed by the runtime inside a delivery. */
+/**
+ * The runtime's decision on an invocation, signed by the runtime. It names the caller's envelope by
+ * its envelope hash; the envelope itself travels beside it in the invoke frame, so the signed
+ * document stays small whatever the body's size.
+ */
 export interface Delivery {
   readonly call_id: string;
-  /** The caller's envelope, exactly as it was signed. */
-  readonly envelope: string;
+  /** The envelope hash of the caller's envelope carried in the same frame. */
+  readonly envelope_hash: ContentHash;
   /** The caller's key as the registry knows it, so the executor can verify the envelope itself. */
   readonly sender_key: { readonly kid: string; readonly public_key: string };
   readonly decision: { readonly audit_id: string; readonly rules: readonly string[] };
@@ -50,6 +55,8 @@ export interface Delivery {
 /** Runtime → agent: execute this call. */
 export interface InvokeFrame {
   readonly type: "invoke";
+  /** The caller's envelope, exactly as it was signed (wire text). */
+  readonly envelope: string;
   readonly delivery: Delivery;
 }
 
@@ -210,21 +217,23 @@ export function parseServerFrame(text: string | Uint8Array): ServerFrame {
       };
     }
     case "invoke": {
-      only(frame, ["type", "delivery"]);
+      only(frame, ["type", "envelope", "delivery"]);
+      if (typeof frame.envelope !== "string") invalid("envelope");
       const delivery = object(frame.delivery, "delivery");
-      only(delivery, ["call_id", "envelope", "sender_key", "decision", "deadline", "kid", "sig"]);
+      only(delivery, ["call_id", "envelope_hash", "sender_key", "decision", "deadline", "kid", "sig"]);
       const senderKey = object(delivery.sender_key, "sender_key");
       const decision = object(delivery.decision, "decision");
-      if (typeof delivery.envelope !== "string") invalid("envelope");
+      if (!isContentHash(delivery.envelope_hash)) invalid("envelope_hash");
       if (typeof senderKey.kid !== "string" || typeof senderKey.public_key !== "string")
         invalid("sender_key");
       if (typeof decision.audit_id !== "string" || !Array.isArray(decision.rules)) invalid("decision");
       if (typeof delivery.kid !== "string" || typeof delivery.sig !== "string") invalid("sig");
       return {
         type: "invoke",
+        envelope: frame.envelope,
         delivery: {
           call_id: callId(delivery.call_id),
-          envelope: delivery.envelope,
+          envelope_hash: delivery.envelope_hash,
           sender_key: { kid: senderKey.kid, public_key: senderKey.public_key },
           decision: {
             audit_id: decision.audit_id,

@@ -235,11 +235,11 @@ export class InvocationPipeline {
     const senderKey = this.deps.registry.resolveKey(envelope.kid, envelope.from)!;
     let call;
     try {
-      call = router.dispatch(tool, deadline, (callId) =>
+      call = router.dispatch(tool, deadline, verified.wire, (callId) =>
         signDelivery(
           {
             call_id: callId,
-            envelope: verified.wire,
+            envelope_hash: verified.hash,
             sender_key: { kid: envelope.kid, public_key: senderKey.key.toBase64Url() },
             decision: { audit_id: auditId, rules },
             deadline,

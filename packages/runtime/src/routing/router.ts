@@ -7,8 +7,8 @@ export interface ExecutorConnection {
   readonly agentId: string;
   readonly serves: ReadonlySet<string>;
   readonly maxInFlight: number;
-  /** Sends an invoke frame; throws if the connection is gone. */
-  sendInvoke(delivery: Delivery): void;
+  /** Sends an invoke frame (the caller's envelope and the signed delivery); throws if the connection is gone. */
+  sendInvoke(envelope: string, delivery: Delivery): void;
 }
 
 interface PendingCall {
@@ -86,7 +86,12 @@ export class Router {
    * Picks the next connection for `tool` with room (round-robin) and sends it the call. Throws
    * `TARGET_UNAVAILABLE` synchronously, before anything is sent, when none is connected or all are full.
    */
-  dispatch(tool: string, deadline: number, makeDelivery: (callId: string) => Delivery): DispatchedCall {
+  dispatch(
+    tool: string,
+    deadline: number,
+    envelope: string,
+    makeDelivery: (callId: string) => Delivery,
+  ): DispatchedCall {
     const list = this.byTool.get(tool);
     if (list === undefined || list.length === 0) {
       throw new SignetError("TARGET_UNAVAILABLE", "No executor for this tool is connected", {
@@ -121,7 +126,7 @@ export class Router {
     });
     this.inFlight.set(connection.id, (this.inFlight.get(connection.id) ?? 0) + 1);
     try {
-      connection.sendInvoke(delivery);
+      connection.sendInvoke(envelope, delivery);
     } catch {
       this.settle(callId);
       throw new SignetError("TARGET_UNAVAILABLE", "The executor connection closed", { reason: "closed" });

@@ -82,7 +82,7 @@ export class RawExecutor {
         } else if (frame.type === "error" && this.welcome === undefined) {
           reject(Object.assign(new Error(frame.error.message), { code: frame.error.code }));
         } else if (frame.type === "invoke") {
-          void this.handle(frame.delivery);
+          void this.handle(frame.envelope, frame.delivery);
         } else if (frame.type === "ping") {
           socket.send(JSON.stringify({ type: "pong", ts: frame.ts }));
         }
@@ -96,14 +96,15 @@ export class RawExecutor {
     this.socket?.send(text);
   }
 
-  private async handle(delivery: Delivery): Promise<void> {
+  private async handle(envelope: string, delivery: Delivery): Promise<void> {
     const { options } = this;
     // Verify like a zero-trust executor would: the runtime's delivery, then the caller's envelope.
     verifyDelivery(delivery, Ed25519PublicKey.fromBase64Url(this.welcome!.runtime_public_key));
     const senderKey = Ed25519PublicKey.fromBase64Url(delivery.sender_key.public_key);
-    const request = verifyEnvelope(delivery.envelope, {
+    const request = verifyEnvelope(envelope, {
       resolveKey: (kid, sender) => (kid === senderKey.kid ? { key: senderKey, owner: sender } : undefined),
     });
+    if (request.hash !== delivery.envelope_hash) throw new Error("the delivery names another envelope");
     if (options.silent === true) return;
     this.calls++;
     const body =

@@ -5,10 +5,14 @@ import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
 import {
   type ClientFrame,
+  type ContentHash,
   type Delivery,
   type Ed25519PrivateKey,
+  type EnvelopeHeader,
   type ServerFrame,
+  envelopeHash,
   parseClientFrame,
+  parseStrictJson,
   serializeFrame,
   signDelivery,
 } from "@signet/protocol";
@@ -126,25 +130,36 @@ export class FakeConnectRuntime {
 
   /** Signs and sends a delivery; `fields` overrides any member, `signer` the runtime key. */
   deliver(
-    fields: Partial<Omit<Delivery, "kid" | "sig">> & Pick<Delivery, "envelope" | "sender_key">,
+    input: Partial<Omit<Delivery, "kid" | "sig">> & Pick<Delivery, "sender_key"> & { envelope: string },
     signer: Ed25519PrivateKey = this.options.runtimeKey,
   ): string {
     this.#callCounter += 1;
+    const { envelope, ...fields } = input;
     const callId = fields.call_id ?? `call-${this.#callCounter}`;
     const delivery = signDelivery(
       {
         call_id: callId,
+        envelope_hash: envelopeHashOf(envelope),
         decision: { audit_id: `audit-${this.#callCounter}`, rules: ["allow-echo"] },
         deadline: Date.now() + 10_000,
         ...fields,
       },
       signer,
     );
-    this.send({ type: "invoke", delivery });
+    this.send({ type: "invoke", envelope, delivery });
     return callId;
   }
 
   send(frame: ServerFrame): void {
     this.socket!.send(serializeFrame(frame));
+  }
+}
+
+/** The envelope hash a runtime would name in its delivery; a placeholder for text that is not an envelope. */
+export function envelopeHashOf(wire: string): ContentHash {
+  try {
+    return envelopeHash(parseStrictJson(wire) as unknown as EnvelopeHeader);
+  } catch {
+    return `sha256:${"0".repeat(64)}`;
   }
 }

@@ -126,9 +126,9 @@ export function registerConnectRoute(
               agentId: principal.id,
               serves: new Set(frame.serves),
               maxInFlight,
-              sendInvoke(delivery: Delivery) {
+              sendInvoke(envelope: string, delivery: Delivery) {
                 if (socket.readyState !== socket.OPEN) throw new SignetError("TARGET_UNAVAILABLE");
-                socket.send(serializeFrame({ type: "invoke", delivery }));
+                socket.send(serializeFrame({ type: "invoke", envelope, delivery }));
               },
             };
             connection = executor;
