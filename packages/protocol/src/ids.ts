@@ -6,6 +6,8 @@ export const MESSAGE_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[47][0-9a-f]{3}-[89a
 /** A nonce: 22 to 64 base64url characters (at least 128 bits). */
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{22,64}$/;
 
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+
 // Each call into the CSPRNG costs microseconds of fixed overhead, so draw entropy in blocks and hand it
 // out 16 bytes at a time (node's own crypto.randomUUID does the same). Bytes are never handed out twice.
 const POOL_SIZE = 4096;
@@ -28,12 +30,14 @@ function random16(): Buffer {
  * which keeps store indexes compact. Example: `newMessageId()` → `0193f5b2-...`.
  */
 export function newMessageId(now: number = Date.now()): string {
-  const uuidBytes = Buffer.from(random16());
-  uuidBytes.writeUIntBE(now, 0, 6);
-  uuidBytes[6] = (uuidBytes[6]! & 0x0f) | 0x70;
-  uuidBytes[8] = (uuidBytes[8]! & 0x3f) | 0x80;
-  const hex = uuidBytes.toString("hex");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const r = random16();
+  // 48-bit millisecond time as 12 hex digits, then version 7 and the RFC 9562 variant over random bits.
+  const time = now.toString(16).padStart(12, "0");
+  return (
+    `${time.slice(0, 8)}-${time.slice(8, 12)}-7${HEX[r[6]!]!.slice(1)}${HEX[r[7]!]!}-` +
+    `${HEX[(r[8]! & 0x3f) | 0x80]!}${HEX[r[9]!]!}-${HEX[r[10]!]!}${HEX[r[11]!]!}${HEX[r[12]!]!}` +
+    `${HEX[r[13]!]!}${HEX[r[14]!]!}${HEX[r[15]!]!}`
+  );
 }
 
 /** A fresh 128-bit nonce, base64url (22 characters). */
