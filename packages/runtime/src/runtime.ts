@@ -5,6 +5,7 @@ import { Ed25519PrivateKey } from "@signet/protocol";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { type EventRecorder, createEventRecorder } from "./audit/event-recorder.js";
+import { type ApiKeyCacheOptions, DEFAULT_API_KEY_CACHE, createApiKeyCache } from "./auth/api-key-cache.js";
 import { type Authenticator, createAuthenticator } from "./auth/authenticator.js";
 import { createJwtVerifier } from "./auth/jwt.js";
 import { ConfigError, type RuntimeConfig } from "./config/load-config.js";
@@ -20,7 +21,7 @@ import { registerAuthRoutes } from "./http/routes/auth-keys.js";
 import { registerHealthRoutes } from "./http/routes/health.js";
 import { AgentRegistry } from "./registry/agent-registry.js";
 import { openStores } from "./store/open.js";
-import type { Stores } from "./store/types.js";
+import type { ApiKeyStore, Stores } from "./store/types.js";
 import { createLogger } from "./telemetry/logger.js";
 import { type RuntimeMetrics, createRuntimeMetrics } from "./telemetry/metrics.js";
 import { buildTlsOptions } from "./tls/server-options.js";
@@ -50,6 +51,8 @@ export interface RuntimeOptions {
   readonly logger?: Logger;
   /** Use these stores instead of opening the configured ones (tests). */
   readonly stores?: Stores;
+  /** How long verified API key records are cached; defaults to DEFAULT_API_KEY_CACHE (5 s). */
+  readonly apiKeyCache?: ApiKeyCacheOptions;
 }
 
 function loadSigningKey(path: string): Ed25519PrivateKey {
@@ -96,13 +99,13 @@ function readStaticKeys(paths: readonly string[]): string[] {
 /** Builds the authenticator the configuration asks for; each failure is recorded as an event. */
 function buildAuthenticator(
   config: RuntimeConfig,
-  stores: Stores,
+  apiKeys: ApiKeyStore,
   events: EventRecorder,
   logger: Logger,
 ): Authenticator {
   const jwt = config.auth.jwt;
   return createAuthenticator({
-    ...(config.auth.apiKeys ? { apiKeys: stores.apiKeys } : {}),
+    ...(config.auth.apiKeys ? { apiKeys } : {}),
     ...(jwt === undefined
       ? {}
       : {
@@ -160,13 +163,15 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
           throw new ConfigError([(error as Error).message]);
         });
   const stores = options.stores ?? (await openConfiguredStores(config));
+  const events = createEventRecorder(stores.events);
   try {
-    const events = createEventRecorder(stores.events);
+    // One cache for verifying and revoking, so a revocation through this runtime applies at once.
+    const apiKeys = createApiKeyCache(stores.apiKeys, options.apiKeyCache ?? DEFAULT_API_KEY_CACHE);
     const registry = await AgentRegistry.open(stores.agents, events, {
       keyRotationGraceMs: config.registry.keyRotationGraceMs,
     });
     const metrics = createRuntimeMetrics();
-    const authenticator = buildAuthenticator(config, stores, events, logger);
+    const authenticator = buildAuthenticator(config, apiKeys, events, logger);
     const app = createHttpServer({
       config,
       ...(https === undefined ? {} : { https: https as unknown as Record<string, unknown> }),
@@ -177,7 +182,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     });
     registerHealthRoutes(app, { metrics, ready: () => stores.ping(), version: RUNTIME_VERSION });
     registerAgentRoutes(app, { registry });
-    registerAuthRoutes(app, { apiKeys: stores.apiKeys, events });
+    registerAuthRoutes(app, { apiKeys, events });
 
     const router = new Router({ lateResultHoldMs: 60_000 });
     const pipeline = new InvocationPipeline({
@@ -253,12 +258,15 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
           clearInterval(pruner);
           router.close();
           await app.close();
+          // Queued events are written before their store closes.
+          await events.close();
           await stores.close();
         })();
         return stopping;
       },
     };
   } catch (error) {
+    await events.close();
     if (options.stores === undefined) await stores.close();
     throw error;
   }

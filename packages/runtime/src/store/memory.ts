@@ -110,6 +110,25 @@ export function createMemoryStores(): Stores {
   const byCreation = <T extends { readonly createdAt: number }>(records: Iterable<T>): T[] =>
     [...records].sort((a, b) => a.createdAt - b.createdAt).map(snapshot);
 
+  // Checks the whole batch before storing any of it, so a refused event leaves no trace of its batch.
+  const appendAll = (batch: readonly EventRecord[]): number[] => {
+    const batchIds = new Set<string>();
+    for (const { id } of batch) {
+      if (eventIds.has(id) || batchIds.has(id)) {
+        throw new SignetError("INVALID_REQUEST", `Event ${id} is already recorded`);
+      }
+      batchIds.add(id);
+    }
+    // Copied before any is stored: a value structuredClone refuses must not leave half a batch behind.
+    const copies = batch.map((event) => snapshot({ ...event, seq: 0 }));
+    return copies.map((copy) => {
+      lastSeq += 1;
+      eventIds.add(copy.id);
+      events.push({ ...copy, seq: lastSeq });
+      return lastSeq;
+    });
+  };
+
   return {
     agents: {
       putAgent: (agent: AgentRecord, keys: readonly AgentKeyRecord[], _ctx: StoreContext) =>
@@ -189,16 +208,8 @@ export function createMemoryStores(): Stores {
     },
 
     events: {
-      appendEvent: (event: EventRecord) =>
-        run(() => {
-          if (eventIds.has(event.id)) {
-            throw new SignetError("INVALID_REQUEST", `Event ${event.id} is already recorded`);
-          }
-          lastSeq += 1;
-          eventIds.add(event.id);
-          events.push(snapshot({ ...event, seq: lastSeq }));
-          return lastSeq;
-        }),
+      appendEvent: (event: EventRecord) => run(() => appendAll([event])[0]!),
+      appendEvents: (batch: readonly EventRecord[]) => run(() => appendAll(batch)),
       listEvents: (query: EventQuery = {}) =>
         run(() => {
           const limit = eventLimit(query);

@@ -378,6 +378,36 @@ function createStores(db: Database.Database): Stores {
     }
   };
 
+  const insertEventRow = (event: EventRecord): number => {
+    try {
+      const { lastInsertRowid } = insertEvent.run({
+        id: event.id,
+        ts: event.ts,
+        type: event.type,
+        actor: event.actor ?? null,
+        target: event.target ?? null,
+        outcome: event.outcome,
+        code: event.code ?? null,
+        details: JSON.stringify(event.details),
+      });
+      return Number(lastInsertRowid);
+    } catch (error) {
+      if (violates(error, "SQLITE_CONSTRAINT_UNIQUE")) {
+        throw new SignetError(
+          "INVALID_REQUEST",
+          `Event ${event.id} is already recorded`,
+          {},
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  };
+  // A refused event rolls back every event before it in the batch.
+  const insertEventRows = db.transaction((events: readonly EventRecord[]): number[] =>
+    events.map(insertEventRow),
+  );
+
   // A refused key rolls back the agent row too: putAgent stores all or nothing.
   const putAgentWithKeys = db.transaction((agent: AgentRecord, keys: readonly AgentKeyRecord[]) => {
     upsertAgent.run({
@@ -486,34 +516,9 @@ function createStores(db: Database.Database): Stores {
     },
 
     events: {
-      appendEvent: (event: EventRecord) =>
-        run(() => {
-          try {
-            const { lastInsertRowid } = insertEvent.run({
-              id: event.id,
-              ts: event.ts,
-              type: event.type,
-              actor: event.actor ?? null,
-              target: event.target ?? null,
-              outcome: event.outcome,
-              code: event.code ?? null,
-              details: JSON.stringify(event.details),
-            });
-            return Number(lastInsertRowid);
-          } catch (error) {
-            if (violates(error, "SQLITE_CONSTRAINT_UNIQUE")) {
-              throw new SignetError(
-                "INVALID_REQUEST",
-                `Event ${event.id} is already recorded`,
-                {},
-                {
-                  cause: error,
-                },
-              );
-            }
-            throw error;
-          }
-        }),
+      appendEvent: (event: EventRecord) => run(() => insertEventRow(event)),
+      // One transaction, so one commit (one WAL append) for the whole batch, and all or nothing.
+      appendEvents: (events: readonly EventRecord[]) => run(() => insertEventRows(events)),
       listEvents: (query: EventQuery = {}) =>
         run(() => {
           const params: EventParams = { afterSeq: query.afterSeq ?? 0, limit: eventLimit(query) ?? -1 };

@@ -115,6 +115,15 @@ export interface ApiKeyStore {
 export interface EventStore {
   /** Appends an event and returns its sequence number. */
   appendEvent(event: EventRecord): Promise<number>;
+  /**
+   * Appends events in one transaction, in the order given, and returns their sequence numbers in that
+   * order (strictly increasing, and above every seq assigned before). All or nothing: when any event is
+   * refused (an id recorded before, or twice in the batch) none is stored and the call rejects. An
+   * empty batch stores nothing and returns `[]`.
+   *
+   * Example: `const [first, second] = await stores.events.appendEvents([allowed, answered]);`.
+   */
+  appendEvents(events: readonly EventRecord[]): Promise<number[]>;
   listEvents(query?: EventQuery): Promise<EventRecord[]>;
 }
 

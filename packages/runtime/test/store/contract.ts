@@ -381,6 +381,74 @@ export function runStoreContract(name: string, open: () => Promise<Stores>): voi
         expect(await stores.events.listEvents()).toHaveLength(1);
       });
 
+      describe("appendEvents", () => {
+        const batch = (from: number, count: number): EventRecord[] =>
+          Array.from({ length: count }, (_, i) => event({ id: `ev-${from + i}`, ts: 1_000 + from + i }));
+        const strictlyIncreasing = (seqs: readonly number[]): void => {
+          for (let i = 1; i < seqs.length; i += 1) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]!);
+        };
+
+        it("assigns strictly increasing seq numbers within and across batches, in the order given", async () => {
+          const single = await stores.events.appendEvent(event({ id: "ev-single" }));
+          const first = await stores.events.appendEvents(batch(0, 5));
+          const second = await stores.events.appendEvents(batch(5, 3).map((e) => ({ ...e, seq: 1 })));
+          expect(first).toHaveLength(5);
+          expect(second).toHaveLength(3);
+          const all = [single, ...first, ...second];
+          strictlyIncreasing(all);
+
+          const listed = await stores.events.listEvents();
+          expect(listed.map((e) => e.seq)).toEqual(all);
+          expect(listed.map((e) => e.id)).toEqual(["ev-single", ...batch(0, 8).map((e) => e.id)]);
+          expect(listed[1]).toEqual({ ...batch(0, 1)[0], seq: first[0] });
+        });
+
+        it("stores nothing and returns [] for an empty batch", async () => {
+          expect(await stores.events.appendEvents([])).toEqual([]);
+          expect(await stores.events.listEvents()).toEqual([]);
+        });
+
+        it("gives concurrent batches disjoint seq numbers, each batch increasing", async () => {
+          const results = await Promise.all(
+            Array.from({ length: 5 }, (_, i) => stores.events.appendEvents(batch(i * 4, 4))),
+          );
+          for (const seqs of results) strictlyIncreasing(seqs);
+          expect(new Set(results.flat()).size).toBe(20);
+          expect(await stores.events.listEvents()).toHaveLength(20);
+        });
+
+        it("stores none of a batch holding an id recorded before, and rejects", async () => {
+          const before = await stores.events.appendEvents(batch(0, 2));
+          await expectCode(
+            stores.events.appendEvents([...batch(2, 3), event({ id: "ev-1" })]),
+            "INVALID_REQUEST",
+          );
+          expect((await stores.events.listEvents()).map((e) => e.id)).toEqual(["ev-0", "ev-1"]);
+
+          // The refused batch took no seq numbers that a later one could be confused with.
+          const after = await stores.events.appendEvents(batch(2, 3));
+          strictlyIncreasing([...before, ...after]);
+          expect((await stores.events.listEvents()).map((e) => e.seq)).toEqual([...before, ...after]);
+        });
+
+        it("stores none of a batch that repeats an id within itself, and rejects", async () => {
+          await expectCode(
+            stores.events.appendEvents([...batch(0, 3), event({ id: "ev-1", ts: 9_999 })]),
+            "INVALID_REQUEST",
+          );
+          expect(await stores.events.listEvents()).toEqual([]);
+        });
+
+        it("keeps no reference to the batch it was given", async () => {
+          const input = batch(0, 2);
+          const seqs = await stores.events.appendEvents(input);
+          scribble(input);
+          expect(await stores.events.listEvents()).toEqual(
+            batch(0, 2).map((e, i) => ({ ...e, seq: seqs[i] })),
+          );
+        });
+      });
+
       describe("listEvents", () => {
         let seqs: number[];
         const types = ["auth.failure", "agent.deploy", "auth.failure", "key.revoke", "auth.failure"];
@@ -796,6 +864,8 @@ export function runStoreContract(name: string, open: () => Promise<Stores>): voi
         expect(await stores.ping()).toBe(false);
         await expect(stores.agents.getAgent("alice")).rejects.toThrow();
         await expect(stores.events.appendEvent(event())).rejects.toThrow();
+        await expect(stores.events.appendEvents([event()])).rejects.toThrow();
+        await expect(stores.events.appendEvents([])).rejects.toThrow();
         await expect(stores.replay.admit(admitRequest())).rejects.toThrow();
         await expect(stores.replay.prune(NOW)).rejects.toThrow();
         await expect(stores.close()).resolves.toBeUndefined();

@@ -282,5 +282,22 @@ describe("SQLite store", () => {
         stores.events.appendEvent({ id: "e", ts: 1.5, type: "t", outcome: "success", details: {} }),
       ).rejects.toBeInstanceOf(Database.SqliteError);
     });
+
+    it("rolls back a whole batch of events on an unexpected database error, and lets it through", async () => {
+      const stores = open();
+      const event = (id: string, ts: number) => ({
+        id,
+        ts,
+        type: "t",
+        outcome: "success" as const,
+        details: {},
+      });
+      await expect(
+        stores.events.appendEvents([event("a", 1), event("b", 1.5), event("c", 3)]),
+      ).rejects.toBeInstanceOf(Database.SqliteError);
+      expect(await stores.events.listEvents()).toEqual([]);
+      const [seq] = await stores.events.appendEvents([event("a", 1)]);
+      expect(await stores.events.listEvents()).toEqual([{ ...event("a", 1), seq }]);
+    });
   });
 });

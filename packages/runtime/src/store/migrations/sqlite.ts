@@ -17,6 +17,20 @@ export interface SqliteMigration {
  *
  * Tables are STRICT so a wrongly typed value fails loudly instead of being stored as text; arrays and
  * objects are JSON text (checked with `json_valid`), timestamps are integer milliseconds.
+ *
+ * Kept on purpose, after measuring them on the hot path (CPU per event, file-backed WAL database):
+ * - `events.seq` AUTOINCREMENT. Plain INTEGER PRIMARY KEY would hand out max(rowid) + 1, reusing a seq
+ *   whenever the newest rows are deleted; events are deleted only from the oldest end (retention), so
+ *   reuse could not happen today, but AUTOINCREMENT makes "never reused" a property of the schema
+ *   rather than of every future deleter. Its cost is one sqlite_sequence update per commit: about
+ *   3 µs per event when each event commits alone, 0.7 µs in batches of 8, and the runtime
+ *   group-commits its events (see createEventRecorder).
+ * - The `json_valid` CHECKs. The adapter writes only JSON.stringify output, so they guard against other
+ *   writers (an operator's sqlite3 shell, a future adapter bug), and the audit export and verifier need
+ *   every row to parse. They cost about 1 µs for a 400-byte event (0.6 µs in batches) and 1 µs for a
+ *   1.6 KB replay outcome; dropping one would also mean rebuilding its table.
+ * - Replay outcomes as JSON text. JSON.stringify and JSON.parse were the cheapest encoding measured
+ *   (3.0 and 2.5 µs for a typical outcome, against 5.0 and 6.2 µs for v8.serialize and deserialize).
  */
 export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   {
