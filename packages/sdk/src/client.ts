@@ -1,6 +1,7 @@
 // SignetClient: signs envelopes, submits them to POST /v1/envelopes, and verifies what comes back.
 import {
   type ContentHash,
+  type Ed25519PrivateKey,
   type Ed25519PublicKey,
   type Envelope,
   type Intent,
@@ -8,6 +9,7 @@ import {
   type Provenance,
   type Receipt,
   type SignedEnvelope,
+  TOOL_NAME_PATTERN,
   assertEnvelopeShape,
   envelopeHash,
   isAgentId,
@@ -24,8 +26,8 @@ import {
   resolveConnection,
 } from "./connection.js";
 import { IdentityMismatchError, SdkError, errorFromWire, protocolError } from "./errors.js";
-import { ExecutorKeyDirectory } from "./executor-keys.js";
-import { HttpTransport } from "./http-transport.js";
+import { HttpTransport, abortedError } from "./http-transport.js";
+import { RegistryKeyDirectory } from "./registry-keys.js";
 import {
   MAX_SUBMIT_RESPONSE_BYTES,
   type SubmittedRequest,
@@ -36,8 +38,10 @@ import {
   checkResultSignature,
   parseSubmitResponse,
 } from "./result-verification.js";
+import { RetryPolicy } from "./retry-policy.js";
+import { type AttemptBudget, type CallBudget, type RetryEvent, runWithRetries } from "./retry-send.js";
 import { type RuntimeKeyInput, parseRuntimeKey } from "./runtime-key.js";
-import { type SigningKeyInput, SigningKeySource } from "./signing-key.js";
+import { type SigningKeyInput, SigningKeySource, loadSigningKey } from "./signing-key.js";
 
 /**
  * How the client decides a result really comes from its executor.
@@ -56,9 +60,9 @@ export type ResultTrust = "auto" | "executor_key" | "receipt";
 
 /** Options for {@link SignetClient}. */
 export interface SignetClientOptions extends ConnectionOptions {
-  /** The sender of every envelope this client signs (a bare agent id). */
+  /** The sender of every envelope this client signs (a bare agent id), unless a call says otherwise. */
   readonly agentId: string;
-  /** The agent's Ed25519 key. Loaded on first use; only `invoke`/`sign` need it (`send` does not). */
+  /** The agent's Ed25519 key. Loaded on first use; only signing needs it (`submit` does not). */
   readonly signingKey?: SigningKeyInput;
   /**
    * The runtime's public key (base64url of 32 bytes, SPKI PEM, or a key object), pinned out of band
@@ -69,10 +73,12 @@ export interface SignetClientOptions extends ConnectionOptions {
   readonly resultTrust?: ResultTrust;
   /** How long executors' keys from the registry are cached, in ms. Default 300 000. */
   readonly executorKeyTtlMs?: number;
+  /** How `invoke`, `invokeTool` and `send` retry. Default {@link RetryPolicy.DEFAULT} (MACP: 3 retries). */
+  readonly retryPolicy?: RetryPolicy;
 }
 
-/** Per-call options for {@link SignetClient.invoke} and {@link SignetClient.sign}. */
-export interface InvokeOptions {
+/** Options for every envelope the client signs. */
+export interface EnvelopeOptions {
   /** What the caller declares it is doing and the permissions it needs. */
   readonly intent?: Intent;
   /** A coordination session id. */
@@ -80,16 +86,50 @@ export interface InvokeOptions {
   /** The body's semantic type, e.g. `org.acme.Invoice.v1`. */
   readonly bodyType?: string;
   readonly provenance?: Provenance;
-  /** A credential for this call only; its `expectedSender` is enforced like the client's. */
+  /**
+   * A credential for this call only, for a process that acts for several participants. Its
+   * `expectedSender` must be the envelope's sender, like the client's.
+   */
   readonly auth?: AuthConfig;
+  /**
+   * The envelope's sender for this call (default: the client's `agentId`). It must be the credential's
+   * `expectedSender`; anything else throws `IdentityMismatchError` before anything is loaded or sent.
+   */
+  readonly sender?: string;
+  /** The key for this call; required when `sender` is not the client's `agentId`. */
+  readonly signingKey?: SigningKeyInput;
   /** The message id (a UUIDv7 is generated when absent). */
   readonly id?: string;
 }
 
-/** Per-call options for {@link SignetClient.send}. */
-export interface SendOptions {
+/** Options for {@link SignetClient.buildEnvelope}. */
+export interface BuildEnvelopeOptions extends EnvelopeOptions {
+  /** `invoke` (default) or `signal`. */
+  readonly type?: "invoke" | "signal";
+}
+
+/** Options for calls that retry: {@link SignetClient.invoke}, {@link SignetClient.invokeTool}, {@link SignetClient.send}. */
+export interface InvokeOptions extends EnvelopeOptions, CallBudget {
+  /** This call's retry policy instead of the client's. */
+  readonly retryPolicy?: RetryPolicy;
+  /** Told about every retry before its wait. */
+  readonly onRetry?: (event: RetryEvent) => void;
+}
+
+/** Options for {@link SignetClient.invokeTool}. */
+export type InvokeToolOptions = InvokeOptions;
+
+/** Options for sending a signal with {@link SignetClient.send}. */
+export type SignalOptions = InvokeOptions;
+
+/** Options for {@link SignetClient.submit}: one attempt, no retries. */
+export interface SubmitOptions extends AttemptBudget {
+  /** A credential for this call only; its `expectedSender` must be the envelope's sender. */
   readonly auth?: AuthConfig;
 }
+
+/** Options for the raw form `send(wire)`; see {@link SignetClient.submit}. */
+export type SendOptions = SubmitOptions;
 
 /** What the runtime answered to a submitted envelope, verified. */
 export interface SubmitResponse {
@@ -99,6 +139,10 @@ export interface SubmitResponse {
   readonly duplicate: boolean;
   /** The request's envelope hash. */
   readonly requestHash: ContentHash;
+  /** The audit entry of the runtime's decision on the request (`receipt.audit.request`). */
+  readonly auditId: string;
+  /** How many times the envelope was sent (1 without retries). */
+  readonly attempts: number;
   /** For an `invoke`: the executor's verified result envelope. */
   readonly result?: Envelope;
 }
@@ -110,7 +154,12 @@ export interface InvokeResponse extends SubmitResponse {
   readonly body: JsonValue;
   /** `"ok"`, or `"error"` when the tool ran and failed. */
   readonly status: "ok" | "error";
+  /** The agent that executed the call and signed the result. */
+  readonly executor: string;
 }
+
+/** The verified answer to a tool call: the result with its metadata. */
+export type ToolCallResult = InvokeResponse;
 
 const DEFAULT_EXECUTOR_KEY_TTL_MS = 5 * 60_000;
 
@@ -128,18 +177,20 @@ const DEFAULT_EXECUTOR_KEY_TTL_MS = 5 * 60_000;
  *   signingKey: ".signet/keys/alice.key",
  *   runtimePublicKey: readFileSync(".signet/keys/runtime.pub", "utf8"),
  * });
- * const { body } = await client.invoke("tool:database/query", { query: "select 1" });
+ * const { body, executor, auditId } = await client.invokeTool("database/query", { query: "select 1" });
  * ```
  */
 export class SignetClient {
   readonly agentId: string;
+  /** How `invoke`, `invokeTool`, `send` and `retrySend` retry unless told otherwise. */
+  readonly retryPolicy: RetryPolicy;
   readonly #auth: AuthConfig;
   readonly #connection: ResolvedConnection;
   readonly #transport: HttpTransport;
   readonly #signingKey: SigningKeySource;
   readonly #runtimeKey: Ed25519PublicKey | undefined;
   readonly #resultTrust: ResultTrust;
-  readonly #executorKeys: ExecutorKeyDirectory;
+  readonly #executorKeys: RegistryKeyDirectory;
 
   constructor(options: SignetClientOptions) {
     this.#connection = resolveConnection(options);
@@ -156,47 +207,122 @@ export class SignetClient {
     if (this.#resultTrust === "receipt" && this.#runtimeKey === undefined) {
       throw new SdkError('resultTrust "receipt" needs runtimePublicKey', { reason: "result_trust" });
     }
+    if (options.retryPolicy !== undefined && !(options.retryPolicy instanceof RetryPolicy)) {
+      throw new SdkError("retryPolicy must be a RetryPolicy", { reason: "retry_policy" });
+    }
+    this.retryPolicy = options.retryPolicy ?? RetryPolicy.DEFAULT;
     this.#transport = new HttpTransport(this.#connection);
-    this.#executorKeys = new ExecutorKeyDirectory(
+    this.#executorKeys = new RegistryKeyDirectory(
       this.#transport,
       options.executorKeyTtlMs ?? DEFAULT_EXECUTOR_KEY_TTL_MS,
     );
   }
 
   /**
-   * Signs an invocation, submits it, and returns the executor's result once it has been verified: the
-   * result's signature (see {@link ResultTrust}), that it answers this very request, and the receipt.
-   * A result that fails any check throws `SignatureInvalidError` and is never returned. Refusals throw
-   * their typed errors (`PermissionDeniedError`, `RateLimitedError`, ...).
+   * Calls a tool: signs the invocation, submits it (retrying the identical envelope under the retry
+   * policy), and returns the executor's result once it has been verified — the result's signature (see
+   * {@link ResultTrust}), that it answers this very request, and the receipt — with its metadata: the
+   * executor, the audit id, whether the answer is a `duplicate` of an earlier attempt's. A result that
+   * fails any check throws `SignatureInvalidError` and is never returned. Refusals throw their typed
+   * errors (`PermissionDeniedError`, `RateLimitedError`, ...); a tool that ran and failed returns
+   * `status: "error"` with its error in `body`.
+   *
+   * Example:
+   * ```ts
+   * const { body, executor, auditId, duplicate } = await client.invokeTool(
+   *   "database/query", { query: "select 1" }, { intent: { purpose: "nightly report" }, timeoutMs: 10_000 });
+   * ```
+   */
+  async invokeTool(name: string, args: JsonValue, options: InvokeToolOptions = {}): Promise<ToolCallResult> {
+    this.#identity(options);
+    const tool = name.startsWith("tool:") ? name.slice("tool:".length) : name;
+    if (!TOOL_NAME_PATTERN.test(tool) || tool.includes("//") || tool.endsWith("/")) {
+      throw new SdkError("Not a valid tool name", { reason: "tool_name" });
+    }
+    return this.invoke(`tool:${tool}`, args, options);
+  }
+
+  /**
+   * Like {@link invokeTool}, for any target (`tool:NAME`, `agent:ID`, `capability:NAME`).
    *
    * Example: `const { body, duplicate } = await client.invoke("tool:echo", { text: "hi" }, { intent: { purpose: "demo" } })`.
    */
   async invoke(target: string, body: JsonValue, options: InvokeOptions = {}): Promise<InvokeResponse> {
     // Before loading the key or touching the network: a credential for someone else fails here.
-    const auth = this.#authFor(options.auth);
-    const signed = await this.sign(target, body, options);
-    const response = await this.#submit(signed.wire, this.#requestOf(signed.envelope, signed.hash), auth);
-    const result = response.result!;
-    return { ...response, result, body: result.body, status: result.status ?? "error" };
+    const { auth } = this.#identity(options);
+    if (options.signal?.aborted === true) throw abortedError(options.signal);
+    const signed = await this.buildEnvelope(target, body, { ...options, type: "invoke" });
+    const request = this.#requestOf(signed.envelope, signed.hash);
+    const { value, attempts } = await runWithRetries(
+      (budget) => this.#submit(signed.wire, request, auth, budget),
+      this.#retryOptions(options),
+    );
+    const result = value.result!;
+    return {
+      ...value,
+      attempts,
+      result,
+      body: result.body,
+      status: result.status ?? "error",
+      executor: result.from,
+    };
   }
 
   /**
-   * Signs an invocation without sending it, for callers that manage retries: send the returned `wire`
-   * with {@link send} as often as needed — the runtime runs it once.
+   * Sends a signal (a one-way message, `type: "signal"`) to a target, retrying the identical envelope
+   * under the retry policy, and returns the runtime's verified receipt.
    *
-   * Example: `const { wire } = await client.sign("tool:echo", { text: "hi" }); await client.send(wire);`
+   * The older form `send(wire)`, which submits an already signed envelope once, still works; new code
+   * calls {@link submit} for that.
+   *
+   * Example: `await client.send("agent:bob", { event: "invoice.paid", invoice: 42 })`.
    */
-  async sign(target: string, body: JsonValue, options: InvokeOptions = {}): Promise<SignedEnvelope> {
-    this.#authFor(options.auth);
+  send(target: string, body: JsonValue, options?: SignalOptions): Promise<SubmitResponse>;
+  /** @deprecated Use {@link submit}: `send(wire)` submits an already signed envelope once. */
+  send(wire: string, options?: SendOptions): Promise<SubmitResponse>;
+  async send(first: string, second?: unknown, third?: SignalOptions): Promise<SubmitResponse> {
+    // Envelope text is a JSON object; a target never starts with "{".
+    if (typeof first === "string" && first.trimStart().startsWith("{")) {
+      return this.submit(first, second as SubmitOptions | undefined);
+    }
+    const options = third ?? {};
+    const { auth } = this.#identity(options);
+    if (options.signal?.aborted === true) throw abortedError(options.signal);
+    const signed = await this.buildEnvelope(first, second as JsonValue, { ...options, type: "signal" });
+    const request = this.#requestOf(signed.envelope, signed.hash);
+    const { value, attempts } = await runWithRetries(
+      (budget) => this.#submit(signed.wire, request, auth, budget),
+      this.#retryOptions(options),
+    );
+    return { ...value, attempts };
+  }
+
+  /**
+   * Signs an envelope without sending it, for callers that manage delivery themselves: send it with
+   * {@link submit} or `retrySend` as often as needed — the runtime runs one message at most once. Keep
+   * the returned `wire` (not the object) to retry after a crash: a retry must be the identical bytes.
+   *
+   * Example: `const envelope = await client.buildEnvelope("tool:echo", { text: "hi" }); await retrySend(client, envelope);`
+   */
+  async buildEnvelope(
+    target: string,
+    body: JsonValue,
+    options: BuildEnvelopeOptions = {},
+  ): Promise<SignedEnvelope> {
+    const { sender } = this.#identity(options);
+    const type = options.type ?? "invoke";
+    if (type !== "invoke" && type !== "signal") {
+      throw new SdkError("type must be invoke or signal", { reason: "type" });
+    }
     if (parseTarget(target) === undefined) {
       throw new SdkError("target must be agent:ID, tool:NAME or capability:NAME", { reason: "target" });
     }
-    const key = await this.#signingKey.get();
+    const key = await this.#keyFor(sender, options.signingKey);
     try {
       return signEnvelope(
         {
-          type: "invoke",
-          from: this.agentId,
+          type,
+          from: sender,
           to: target,
           body,
           ...(options.id === undefined ? {} : { id: options.id }),
@@ -216,33 +342,41 @@ export class SignetClient {
   }
 
   /**
-   * Submits an already signed envelope exactly as given — the way to retry: re-sending the identical
-   * bytes never executes twice, and the answer to a retry is the original result marked `duplicate`.
-   * The envelope's sender must match the credential's `expectedSender`. An `invoke`'s result is verified
-   * as in {@link invoke}.
+   * Signs an invocation without sending it (the older name of {@link buildEnvelope} for `invoke`).
    *
-   * Example: `const { result, duplicate } = await client.send(wire)`.
+   * Example: `const { wire } = await client.sign("tool:echo", { text: "hi" }); await client.submit(wire);`
    */
-  async send(wire: string, options: SendOptions = {}): Promise<SubmitResponse> {
-    const auth = this.#authFor(options.auth);
-    let envelope: Envelope;
+  async sign(target: string, body: JsonValue, options: EnvelopeOptions = {}): Promise<SignedEnvelope> {
+    return this.buildEnvelope(target, body, { ...options, type: "invoke" });
+  }
+
+  /**
+   * Submits an already signed envelope exactly as given, once (see `retrySend` for retries). Re-sending
+   * the identical bytes never executes twice: the answer to a repeat is the original result marked
+   * `duplicate`. The envelope's sender must be the credential's `expectedSender`. An `invoke`'s result
+   * is verified as in {@link invokeTool}.
+   *
+   * Example: `const { result, duplicate } = await client.submit(envelope.wire)`.
+   */
+  async submit(envelope: SignedEnvelope | string, options: SubmitOptions = {}): Promise<SubmitResponse> {
+    const auth = options.auth ?? this.#auth;
+    if (options.auth !== undefined) checkAuth(options.auth, this.#connection);
+    const wire = typeof envelope === "string" ? envelope : envelope?.wire;
+    if (typeof wire !== "string") throw new SdkError("Not a signed envelope", { reason: "envelope" });
+    let parsed: Envelope;
     try {
       const value = parseStrictJson(wire);
       assertEnvelopeShape(value);
-      envelope = value;
+      parsed = value;
     } catch (error) {
       if (isSignetError(error))
         throw protocolError(error.code, error.message, error.details, { cause: error });
       throw error;
     }
-    if (envelope.from !== auth.expectedSender) {
-      throw new IdentityMismatchError(
-        undefined,
-        {},
-        { expected: auth.expectedSender, actual: envelope.from },
-      );
+    if (parsed.from !== auth.expectedSender) {
+      throw new IdentityMismatchError(undefined, {}, { expected: auth.expectedSender, actual: parsed.from });
     }
-    return this.#submit(wire, this.#requestOf(envelope, envelopeHash(envelope)), auth);
+    return this.#submit(wire, this.#requestOf(parsed, envelopeHash(parsed)), auth, options);
   }
 
   /** Closes pooled connections. */
@@ -250,33 +384,72 @@ export class SignetClient {
     await this.#transport.close();
   }
 
-  /** The credential for a call, after the expectedSender guard. Throws before any I/O. */
-  #authFor(override: AuthConfig | undefined): AuthConfig {
-    const auth = override ?? this.#auth;
-    if (auth.expectedSender !== this.agentId) {
-      throw new IdentityMismatchError(undefined, {}, { expected: auth.expectedSender, actual: this.agentId });
+  /**
+   * The credential and sender of a call, after the expectedSender guard: the first check of every
+   * operation, before any key is loaded or anything is sent.
+   */
+  #identity(options: { readonly auth?: AuthConfig; readonly sender?: string }): {
+    auth: AuthConfig;
+    sender: string;
+  } {
+    const auth = options.auth ?? this.#auth;
+    const sender = options.sender ?? this.agentId;
+    if (auth?.expectedSender !== sender) {
+      throw new IdentityMismatchError(undefined, {}, { expected: auth?.expectedSender, actual: sender });
     }
-    if (override !== undefined) checkAuth(override, this.#connection);
-    return auth;
+    if (options.auth !== undefined) checkAuth(options.auth, this.#connection);
+    return { auth, sender };
+  }
+
+  /** The key for a sender: the call's own, else the client's for its own agent id. */
+  async #keyFor(sender: string, override: SigningKeyInput | undefined): Promise<Ed25519PrivateKey> {
+    if (override !== undefined) return loadSigningKey(override);
+    if (sender !== this.agentId) {
+      // Never sign one participant's message with another's key.
+      throw new SdkError("A call with its own sender needs its own signingKey", { reason: "signing_key" });
+    }
+    return this.#signingKey.get();
+  }
+
+  #retryOptions(options: InvokeOptions): Parameters<typeof runWithRetries>[1] {
+    return {
+      policy: options.retryPolicy ?? this.retryPolicy,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.onRetry === undefined ? {} : { onRetry: options.onRetry }),
+    };
   }
 
   #requestOf(envelope: Envelope, hash: ContentHash): SubmittedRequest {
     return { from: envelope.from, id: envelope.id, hash, type: envelope.type };
   }
 
-  async #submit(wire: string, request: SubmittedRequest, auth: AuthConfig): Promise<SubmitResponse> {
+  async #submit(
+    wire: string,
+    request: SubmittedRequest,
+    auth: AuthConfig,
+    budget: AttemptBudget,
+  ): Promise<SubmitResponse> {
     const response = await this.#transport.request({
       method: "POST",
       path: "v1/envelopes",
       auth,
       body: wire,
       maxResponseBytes: MAX_SUBMIT_RESPONSE_BYTES,
+      ...(budget.signal === undefined ? {} : { signal: budget.signal }),
+      ...(budget.timeoutMs === undefined ? {} : { timeoutMs: budget.timeoutMs }),
     });
     if (response.status !== 200) throw errorFromWire(response.text, response.status);
     const { receipt, result: rawResult } = parseSubmitResponse(response.text);
     checkReceiptNamesRequest(receipt, request);
     if (this.#runtimeKey !== undefined) checkReceiptSignature(receipt, this.#runtimeKey);
-    const base = { receipt, duplicate: receipt.duplicate, requestHash: request.hash };
+    const base = {
+      receipt,
+      duplicate: receipt.duplicate,
+      requestHash: request.hash,
+      auditId: receipt.audit.request,
+      attempts: 1,
+    };
     if (request.type !== "invoke") return base;
 
     const { result, hash } = checkResultIntegrity(rawResult);

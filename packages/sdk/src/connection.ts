@@ -102,8 +102,13 @@ export function resolveConnection(options: ConnectionOptions): ResolvedConnectio
 
 /** Checks that a credential may be used over this connection (also for per-call overrides). */
 export function checkAuth(auth: AuthConfig, connection: { secure: boolean; allowInsecure: boolean }): void {
-  if (auth.kind === "dev" && !connection.allowInsecure) {
-    refuse("The dev identity is only for local development: it needs allowInsecure: true", "dev_identity");
+  // The runtime honours a dev identity only in its plaintext development mode, and treats one that
+  // arrives over TLS as a probe: refusing it here keeps a dev shortcut from reaching a real deployment.
+  if (auth.kind === "dev" && (!connection.allowInsecure || connection.secure)) {
+    refuse(
+      "The dev identity is only for local development: it needs a plaintext target and allowInsecure: true",
+      "dev_identity",
+    );
   }
   if (auth.kind === "mtls" && !connection.secure) refuse("mTLS needs a TLS connection", "mtls_needs_tls");
 }

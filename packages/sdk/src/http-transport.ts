@@ -18,6 +18,10 @@ export interface HttpRequest {
   readonly body?: string;
   /** The largest response accepted; a bigger one is refused unread. */
   readonly maxResponseBytes: number;
+  /** Cancels the request (the caller gave up): `SdkError` with reason `aborted`. */
+  readonly signal?: AbortSignal;
+  /** A deadline shorter than the connection's `timeoutMs`, in ms (the rest of a call's budget). */
+  readonly timeoutMs?: number;
 }
 
 // One dispatcher per client certificate: the certificate is part of the TLS session, so calls with a
@@ -41,7 +45,10 @@ export class HttpTransport {
     const url = endpointUrl(this.connection, input.path);
     const headers: Record<string, string> = { accept: "application/json", ...input.auth.headers() };
     if (input.body !== undefined) headers["content-type"] = "application/json";
-    const signal = AbortSignal.timeout(this.connection.timeoutMs);
+    if (input.signal?.aborted === true) throw abortedError(input.signal);
+    const timeoutMs = Math.max(1, Math.min(this.connection.timeoutMs, input.timeoutMs ?? Infinity));
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = input.signal === undefined ? timeout : AbortSignal.any([timeout, input.signal]);
     try {
       const response = await request(url, {
         method: input.method,
@@ -49,8 +56,8 @@ export class HttpTransport {
         body: input.body,
         dispatcher: this.#dispatcher(input.auth),
         signal,
-        headersTimeout: this.connection.timeoutMs,
-        bodyTimeout: this.connection.timeoutMs,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
       });
       const declared = Number(response.headers["content-length"]);
       if (Number.isFinite(declared) && declared > input.maxResponseBytes) {
@@ -69,13 +76,20 @@ export class HttpTransport {
       }
       return { status: response.statusCode, text: Buffer.concat(chunks).toString("utf8") };
     } catch (error) {
-      throw transportError(error, signal);
+      // Read again after the await: the caller may have aborted while the request was on its way.
+      if (isAborted(input.signal)) throw abortedError(input.signal!, error);
+      throw transportError(error, timeout);
     }
   }
 
   /** Closes pooled connections. Requests after this fail with `SdkError` (reason `closed`). */
   async close(): Promise<void> {
     this.#closed = true;
+    await this.closeConnections();
+  }
+
+  /** Closes pooled connections but stays usable: the next request opens a new one. */
+  async closeConnections(): Promise<void> {
     const dispatchers = [...this.#dispatchers.values()];
     this.#dispatchers.clear();
     await Promise.all(dispatchers.map((dispatcher) => dispatcher.close()));
@@ -95,6 +109,15 @@ export class HttpTransport {
     }
     return dispatcher;
   }
+}
+
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
+/** The caller cancelled: not retryable, since the caller asked to stop. */
+export function abortedError(signal: AbortSignal, cause: unknown = signal.reason): SdkError {
+  return new SdkError("The call was aborted", { reason: "aborted", cause });
 }
 
 /**

@@ -4,8 +4,12 @@ export {
   type AgentErrorInfo,
   type AgentOptions,
   type AgentSession,
+  type AgentState,
   type CallContext,
+  type Invocation,
+  type ReconnectOptions,
   type ToolHandler,
+  type ToolOptions,
 } from "./agent.js";
 export {
   AuthConfig,
@@ -13,14 +17,21 @@ export {
   type ClientCertificate,
   type ExpectedSenderOptions,
 } from "./auth-config.js";
+export { type CallerKeyMode } from "./caller-keys.js";
 export {
+  type BuildEnvelopeOptions,
+  type EnvelopeOptions,
   type InvokeOptions,
   type InvokeResponse,
+  type InvokeToolOptions,
   type ResultTrust,
   type SendOptions,
+  type SignalOptions,
   SignetClient,
   type SignetClientOptions,
+  type SubmitOptions,
   type SubmitResponse,
+  type ToolCallResult,
 } from "./client.js";
 export { type ConnectionOptions } from "./connection.js";
 export {
@@ -68,6 +79,15 @@ export {
   isProtocolError,
   protocolError,
 } from "./errors.js";
+export { type InputSchema } from "./input-schema.js";
+export { REGISTRY_RETRYABLE_CODES, RetryPolicy, type RetryPolicyOptions } from "./retry-policy.js";
+export {
+  type AttemptBudget,
+  type CallBudget,
+  type RetryEvent,
+  type RetrySendOptions,
+  retrySend,
+} from "./retry-send.js";
 export { type RuntimeKeyInput } from "./runtime-key.js";
 export { type SigningKeyInput } from "./signing-key.js";
 

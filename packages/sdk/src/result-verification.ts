@@ -16,7 +16,7 @@ import {
   verifyReceipt,
 } from "@signet/protocol";
 import { SdkError, SignatureInvalidError } from "./errors.js";
-import type { RegisteredKey } from "./executor-keys.js";
+import type { RegisteredKey } from "./registry-keys.js";
 
 /** The request the SDK sent, as the answer must name it. */
 export interface SubmittedRequest {

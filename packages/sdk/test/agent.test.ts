@@ -64,6 +64,8 @@ async function setup(
     auth: AuthConfig.forApiKey(API_KEY, { expectedSender: "echo-bot" }),
     agentId: "echo-bot",
     signingKey: agentKey,
+    // These tests exercise the delivery checks; the registry cross-check has its own tests.
+    callerKeys: "delivery",
     onError: (error, info) => errors.push({ error, phase: info.phase }),
     ...options.agent,
   });

@@ -11,6 +11,7 @@ import {
   IdentityMismatchError,
   PermissionDeniedError,
   RateLimitedError,
+  RetryPolicy,
   SdkError,
   SignatureInvalidError,
   SignetClient,
@@ -239,6 +240,39 @@ describe("SignetClient against a fake runtime", () => {
     expect(runtime.requests.some((r) => r.url === "/v1/agents/echo-bot")).toBe(true);
   });
 
+  it("invokeTool takes a tool name with or without its prefix, and refuses a bad one locally", async () => {
+    expect((await client.invokeTool("echo", 1)).body).toEqual({ echo: 1 });
+    expect((await client.invokeTool("tool:echo", 2)).executor).toBe("echo-bot");
+    const posts = runtime.bodies.length;
+    for (const name of ["", "Echo!", "a//b", "agent:bob"]) {
+      const error = await client.invokeTool(name, 1).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SdkError);
+      expect((error as SdkError).reason).toBe("tool_name");
+    }
+    expect(runtime.bodies.length).toBe(posts);
+  });
+
+  it("buildEnvelope signs invokes and signals without sending; submit takes the object or its text", async () => {
+    const signal = await client.buildEnvelope(
+      "agent:bob",
+      { hi: 1 },
+      { type: "signal", intent: { purpose: "t" } },
+    );
+    expect(signal.envelope).toMatchObject({
+      type: "signal",
+      from: "alice",
+      to: "agent:bob",
+      intent: { purpose: "t" },
+    });
+    const invoke = await client.buildEnvelope("tool:echo", 3);
+    expect(runtime.bodies).toEqual([]);
+    const first = await client.submit(invoke);
+    const second = await client.submit(invoke.wire);
+    expect(first.attempts).toBe(1);
+    expect(second.duplicate).toBe(true);
+    expect(runtime.bodies).toEqual([invoke.wire, invoke.wire]);
+  });
+
   it("loads the signing key from a PEM file", async () => {
     const dir = mkdtempSync(join(tmpdir(), "signet-sdk-"));
     const path = join(dir, "alice.key");
@@ -364,7 +398,10 @@ describe("SignetClient against a fake runtime", () => {
       status: 429,
       body: { error: { code: "RATE_LIMITED", message: "slow down", retryable: true, retry_after_ms: 1500 } },
     };
-    const limited = await client.invoke("tool:echo", 1).catch((e: unknown) => e);
+    // Without retries: RATE_LIMITED is retryable, and this test is about the error's shape.
+    const limited = await client
+      .invoke("tool:echo", 1, { retryPolicy: RetryPolicy.NONE })
+      .catch((e: unknown) => e);
     expect(limited).toBeInstanceOf(RateLimitedError);
     expect((limited as RateLimitedError).retryAfterMs).toBe(1500);
 
@@ -379,7 +416,9 @@ describe("SignetClient against a fake runtime", () => {
 
   it("reports an unreachable runtime as a retryable local error", async () => {
     await runtime.stop();
-    const error = await client.invoke("tool:echo", 1).catch((e: unknown) => e);
+    const error = await client
+      .invoke("tool:echo", 1, { retryPolicy: RetryPolicy.NONE })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SdkError);
     expect((error as SdkError).reason).toBe("network");
     expect((error as SdkError).retryable).toBe(true);

@@ -109,6 +109,7 @@ describe("Agent over TLS", () => {
       agentId: "echo-bot",
       signingKey: executorKey,
       runtimePublicKey: runtimeKey.publicKey.toBase64Url(),
+      callerKeys: "delivery",
     });
     cleanup.push(() => agent.close());
     agent.serve("echo", (body) => body);

@@ -66,7 +66,8 @@ export function isApiKeyId(value: unknown): value is string {
 /**
  * Verifies a presented API key against the store at time `now` (ms). Returns the key's Principal, or an
  * AuthFailure whose reason is for the record only. Store errors are not caught: "could not check" is
- * the caller's to report, and must not look like "refused".
+ * the caller's to report, and must not look like "refused". The runtime passes a createApiKeyCache
+ * wrapper as `store`: that saves the lookup only, since every check below runs on every call.
  *
  * Example: `const result = await verifyApiKey(presented, stores.apiKeys, Date.now());`
  */

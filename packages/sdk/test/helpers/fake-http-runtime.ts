@@ -48,7 +48,13 @@ export class FakeHttpRuntime {
   tamper: ((answer: Answer) => unknown) | undefined;
   /** Answers every POST with this error instead. */
   refuse: { status: number; body: unknown } | undefined;
+  /** Answers the next POSTs with these, one each, before answering normally. */
+  script: { status: number; body: unknown }[] = [];
+  /** The raw bodies of POST /v1/envelopes, in order, and when each arrived (performance.now()). */
+  readonly bodies: string[] = [];
+  readonly arrivals: number[] = [];
   executions = 0;
+  signals = 0;
   readonly #answers = new Map<string, { hash: string; answer: Answer }>();
 
   constructor(readonly options: FakeHttpRuntimeOptions) {
@@ -116,6 +122,10 @@ export class FakeHttpRuntime {
     if (request.method !== "POST" || request.url !== "/v1/envelopes") {
       return send(404, new SignetError("NOT_FOUND").toWire());
     }
+    this.bodies.push(text);
+    this.arrivals.push(performance.now());
+    const scripted = this.script.shift();
+    if (scripted !== undefined) return send(scripted.status, scripted.body);
     if (this.refuse !== undefined) return send(this.refuse.status, this.refuse.body);
     try {
       const verified = verifyEnvelope(text, {
@@ -139,6 +149,24 @@ export class FakeHttpRuntime {
             this.options.runtimeKey,
           ),
         };
+      } else if (request.type === "signal") {
+        // A signal is delivered, not executed: the answer is a receipt alone.
+        this.signals += 1;
+        const now = Date.now();
+        answer = {
+          receipt: signReceipt(
+            {
+              request: { from: request.from, id: request.id, hash: verified.hash },
+              audit: { request: "audit-signal" },
+              rules: ["allow-signal"],
+              received_at: now,
+              completed_at: now,
+              duplicate: false,
+            },
+            this.options.runtimeKey,
+          ),
+        } as unknown as Answer;
+        this.#answers.set(`${request.from}\n${request.id}`, { hash: verified.hash, answer });
       } else {
         this.executions += 1;
         const result = signEnvelope(

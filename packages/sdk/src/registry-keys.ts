@@ -1,4 +1,5 @@
-// Executors' public keys from the registry (GET /v1/agents/:id), cached, to verify their signed results.
+// Agents' public keys from the registry (GET /v1/agents/:id), cached for a time limit: a client checks
+// executors' results with them, an agent its callers' invocations.
 import { Ed25519PublicKey, isAgentId, parseStrictJson } from "@signet/protocol";
 import type { AuthConfig } from "./auth-config.js";
 import { ForbiddenError, SdkError, UnauthenticatedError, errorFromWire } from "./errors.js";
@@ -13,7 +14,7 @@ export interface RegisteredKey {
 }
 
 /** What a lookup found. `refused`: this principal may not read the registry (no `agent:read`). */
-export type ExecutorKeyLookup =
+export type RegistryKeyLookup =
   | { readonly status: "found"; readonly key: RegisteredKey }
   | { readonly status: "unknown" }
   | { readonly status: "refused" };
@@ -27,13 +28,13 @@ const MAX_AGENTS = 1024;
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 /**
- * Looks executors' keys up in the runtime's registry, once per agent per `ttlMs`; an unknown key id
+ * Looks agents' keys up in the runtime's registry, once per agent per `ttlMs`; an unknown key id
  * triggers one refetch (the executor may have rotated). A refusal (`FORBIDDEN`/`UNAUTHENTICATED` on
  * this read) is remembered for `ttlMs` too, so a caller without `agent:read` does not ask every time.
  *
  * Example: `await directory.lookup("billing-bot", kid, auth)`.
  */
-export class ExecutorKeyDirectory {
+export class RegistryKeyDirectory {
   readonly #entries = new Map<string, CacheEntry>();
   readonly #refusedUntil = new Map<string, number>();
   readonly #inFlight = new Map<string, Promise<CacheEntry | "refused">>();
@@ -44,7 +45,7 @@ export class ExecutorKeyDirectory {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async lookup(agentId: string, kid: string, auth: AuthConfig): Promise<ExecutorKeyLookup> {
+  async lookup(agentId: string, kid: string, auth: AuthConfig): Promise<RegistryKeyLookup> {
     let entry = this.#entries.get(agentId);
     let fresh = false;
     if (entry === undefined || this.now() - entry.fetchedAt > this.ttlMs) {
@@ -62,9 +63,15 @@ export class ExecutorKeyDirectory {
     return key === undefined ? { status: "unknown" } : { status: "found", key };
   }
 
-  /** Drops a key at once (a `key_revoked` notice, or a verification that says it is revoked). */
+  /** Drops an agent's cached keys at once (a `key_revoked` notice), so the next lookup asks the registry. */
   forget(agentId: string): void {
     this.#entries.delete(agentId);
+  }
+
+  /** Drops every cached key (after a reconnect, when revocation notices may have been missed). */
+  clear(): void {
+    this.#entries.clear();
+    this.#refusedUntil.clear();
   }
 
   #fetch(agentId: string, auth: AuthConfig): Promise<CacheEntry | "refused"> {
