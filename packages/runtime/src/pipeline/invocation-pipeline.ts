@@ -274,10 +274,17 @@ export class InvocationPipeline {
         void call.result.then(finish).catch(() => undefined);
       }
       if (signetError.details.audit_id !== undefined) throw signetError; // Already recorded.
+      const refusedByExecutor = signetError.details.reason === "executor";
       const eventId = await this.audit("invocation_result", envelope, "error", signetError.code, context, {
         audit_id: auditId,
         reason: signetError.details.reason ?? null,
       });
+      if (refusedByExecutor) {
+        // The executor refused the call before running it: the outcome is known. A retryable refusal
+        // (it was full, or draining) frees the id for the identical retry; a permanent one is stored.
+        if (signetError.retryable) await replay.release(envelope.from, envelope.id).catch(() => undefined);
+        else await this.store(envelope, { kind: "error", error: signetError.toWire().error });
+      }
       throw eventId === undefined
         ? signetError
         : new SignetError(signetError.code, signetError.message, {

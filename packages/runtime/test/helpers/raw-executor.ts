@@ -4,6 +4,7 @@ import {
   type Delivery,
   Ed25519PublicKey,
   type Ed25519PrivateKey,
+  type ErrorCode,
   type JsonValue,
   type ServerFrame,
   type WelcomeFrame,
@@ -30,6 +31,8 @@ export interface RawExecutorOptions {
   readonly forgeResult?: (honest: string, delivery: Delivery) => string;
   /** Answer nothing (to test timeouts). */
   readonly silent?: boolean;
+  /** Refuse every call with this error frame instead of running it. */
+  readonly refuse?: { readonly code: ErrorCode; readonly message: string };
 }
 
 /** A connected test executor; `calls` counts handler runs, `frames` keeps every frame received. */
@@ -106,6 +109,10 @@ export class RawExecutor {
     });
     if (request.hash !== delivery.envelope_hash) throw new Error("the delivery names another envelope");
     if (options.silent === true) return;
+    if (options.refuse !== undefined) {
+      this.socket?.send(JSON.stringify({ type: "error", call_id: delivery.call_id, error: options.refuse }));
+      return;
+    }
     this.calls++;
     const body =
       options.handler === undefined

@@ -164,6 +164,27 @@ describe("POST /v1/envelopes", () => {
     expect((await first).status).toBe(200);
   });
 
+  it("an executor's retryable refusal frees the id; a permanent one is the message's outcome", async () => {
+    const full = await executor({ refuse: { code: "TARGET_UNAVAILABLE", message: "draining" } });
+    const request = invoke({ n: "retry-me" });
+    expect((await submit(request.wire)).body.error.code).toBe("TARGET_UNAVAILABLE");
+    await full.close();
+    const healthy = await executor();
+    const retried = await submit(request.wire);
+    expect(retried.status).toBe(200);
+    expect(retried.body.receipt.duplicate).toBe(false);
+    expect(healthy.calls).toBe(1);
+    await healthy.close();
+
+    const strict = await executor({ refuse: { code: "UNKNOWN_TOOL", message: "not here" } });
+    const refusedRequest = invoke({ n: "refuse-me" });
+    expect((await submit(refusedRequest.wire)).body.error.code).toBe("UNKNOWN_TOOL");
+    await strict.close();
+    const other = await executor();
+    expect((await submit(refusedRequest.wire)).body.error.code).toBe("UNKNOWN_TOOL");
+    expect(other.calls).toBe(0);
+  });
+
   it("returns errors in the registry's wire shape and HTTP status", async () => {
     const response = await submit("{not json");
     expect(response.status).toBe(400);
