@@ -19,6 +19,7 @@ describe("signet CLI", () => {
     for (const line of [
       "the signed result verifies: OK",
       "the tool ran once: DUPLICATE (tool ran once)",
+      "names its rule: POLICY_DENIED (demo-database-query)",
       "(spoofed sender): IDENTITY_MISMATCH",
       "changed in transit: HASH_MISMATCH",
       "new message id: REPLAY_DETECTED",

@@ -1,5 +1,5 @@
 // Assembles a runtime from its configuration: stores, registry, authentication, HTTPS, and shutdown.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { Ed25519PrivateKey } from "@signet/protocol";
 import type { FastifyInstance } from "fastify";
@@ -16,6 +16,12 @@ import { registerAgentRoutes } from "./http/routes/agents.js";
 import { registerConnectRoute } from "./http/routes/connect.js";
 import { registerEnvelopeRoutes } from "./http/routes/envelopes.js";
 import { InvocationPipeline } from "./pipeline/invocation-pipeline.js";
+import type { PolicyEngine } from "./pipeline/hooks.js";
+import { LivePolicy } from "./policy/live-policy.js";
+import { createPipelinePolicy } from "./policy/pipeline-policy.js";
+import { formatProblem, PolicyLoadError } from "./policy/policy-error.js";
+import { loadPolicyDirectory } from "./policy/policy-file.js";
+import { type PolicyWatcher, watchPolicyDirectory } from "./policy/watch.js";
 import { Router } from "./routing/router.js";
 import { registerAuthRoutes } from "./http/routes/auth-keys.js";
 import { registerHealthRoutes } from "./http/routes/health.js";
@@ -139,6 +145,48 @@ function buildAuthenticator(
   });
 }
 
+/** The policy step: the policy directory when there is one, else (development only) a built-in allow. */
+function openPolicy(
+  config: RuntimeConfig,
+  logger: Logger,
+): { live?: LivePolicy; engine?: PolicyEngine; watcher?: PolicyWatcher } {
+  const dir = config.policy.dir;
+  if (!existsSync(dir)) {
+    if (config.env === "production") {
+      throw new ConfigError([
+        `policy.dir: ${dir} does not exist; production needs explicit policy (signet init writes a development policy)`,
+      ]);
+    }
+    logger.warn(
+      { dir },
+      "no policy directory: every registered tool may be invoked by every registered agent (development only; run `signet init` for a default-deny policy)",
+    );
+    return {};
+  }
+  let live: LivePolicy;
+  try {
+    live = new LivePolicy(loadPolicyDirectory(dir));
+  } catch (error) {
+    if (error instanceof PolicyLoadError) throw new ConfigError(error.problems.map(formatProblem));
+    throw error;
+  }
+  const watcher = config.policy.watch
+    ? watchPolicyDirectory(dir, {
+        debounceMs: config.policy.debounceMs,
+        onChange: (next) => {
+          live.replace(next);
+          logger.info({ generation: live.generation }, "policy reloaded");
+        },
+        onError: (error) => {
+          const problems =
+            error instanceof PolicyLoadError ? error.problems.map(formatProblem) : [String(error)];
+          logger.error({ problems }, "policy reload failed; keeping the current policy");
+        },
+      })
+    : undefined;
+  return { live, engine: createPipelinePolicy(live), ...(watcher === undefined ? {} : { watcher }) };
+}
+
 /**
  * Creates a runtime from a loaded configuration. Nothing listens until `start()`.
  *
@@ -185,7 +233,9 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     registerAuthRoutes(app, { apiKeys, events });
 
     const router = new Router({ lateResultHoldMs: 60_000 });
+    const policy = openPolicy(config, logger);
     const pipeline = new InvocationPipeline({
+      ...(policy.engine === undefined ? {} : { policy: policy.engine }),
       registry,
       replay: stores.replay,
       events,
@@ -256,6 +306,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       stop() {
         stopping ??= (async () => {
           clearInterval(pruner);
+          policy.watcher?.close();
           router.close();
           await app.close();
           // Queued events are written before their store closes.

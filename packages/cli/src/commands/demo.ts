@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { Ed25519PrivateKey, type JsonValue, canonicalize, signEnvelope } from "@signet/protocol";
 import { type Runtime, createApiKey, createLogger, createRuntime, loadConfig } from "@signet/runtime";
-import { Agent, AuthConfig, SignetClient } from "@signet/sdk";
+import { Agent, AuthConfig, PermissionDeniedError, SignetClient } from "@signet/sdk";
 import { Agent as HttpsAgent, request } from "undici";
 import { initDataDir } from "./init.js";
 
@@ -147,6 +147,20 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
           return retry.duplicate && runs === before + 1
             ? "DUPLICATE (tool ran once)"
             : `ran ${runs - before} times`;
+        },
+      },
+      {
+        title: "alice asks for 500 rows; the policy allows at most 100 and names its rule",
+        expected: "POLICY_DENIED (demo-database-query)",
+        run: async () => {
+          try {
+            await client.invoke("tool:database/query", { query: "select * from orders", limit: 500 });
+            return "OK";
+          } catch (error) {
+            if (!(error instanceof PermissionDeniedError)) throw error;
+            details.push(`   reason: ${error.reason ?? ""}`);
+            return `${error.code} (${error.rule ?? "?"})`;
+          }
         },
       },
       {

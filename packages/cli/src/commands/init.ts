@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { Ed25519PrivateKey } from "@signet/protocol";
 import { CONFIG_FILE, createApiKey, createDevCertificates, openStores } from "@signet/runtime";
+import { DEVELOPMENT_POLICY_YAML } from "./dev-policy.js";
 
 export const DEFAULT_DATA_DIR = ".signet";
 
@@ -46,6 +47,10 @@ runtime:
 registry:
   key_rotation_grace_ms: 86400000
 
+policy:
+  dir: policies             # *.yaml, default deny; reloaded on change
+  watch: true
+
 envelopes:
   max_bytes: 1048576
   max_depth: 64
@@ -83,6 +88,11 @@ export async function initDataDir(
   const flag = options.force ? "w" : "wx";
   writeFileSync(join(dataDir, "keys", "runtime.key"), runtimeKey.toPem(), { mode: 0o600, flag });
   writeFileSync(join(dataDir, "keys", "runtime.pub"), runtimeKey.publicKey.toPem(), { mode: 0o644, flag });
+  mkdirSync(join(dataDir, "policies"), { recursive: true, mode: 0o700 });
+  writeFileSync(join(dataDir, "policies", "development.yaml"), DEVELOPMENT_POLICY_YAML, {
+    mode: 0o600,
+    flag,
+  });
   writeFileSync(configPath, defaultConfigYaml(), { mode: 0o600 });
   const stores = await openStores({ kind: "sqlite", path: join(dataDir, "signet.db") });
   try {
@@ -116,7 +126,7 @@ export function registerInitCommands(program: Command): void {
       process.stdout.write(
         [
           `Initialized ${dataDir}`,
-          `  ${CONFIG_FILE}, certs/ (dev CA, server and client-admin certificates), keys/runtime.key, signet.db`,
+          `  ${CONFIG_FILE}, policies/development.yaml (default deny), certs/ (dev CA, server and client-admin certificates), keys/runtime.key, signet.db`,
           "",
           "Admin API key (shown once; it is stored only as a hash):",
           "",

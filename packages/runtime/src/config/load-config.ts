@@ -64,6 +64,8 @@ export interface RuntimeConfig {
     readonly maxInFlight: number;
     readonly heartbeatMs: number;
   };
+  /** Policy files (`*.yaml`) in `dir`; reloaded on change when `watch`. */
+  readonly policy: { readonly dir: string; readonly watch: boolean; readonly debounceMs: number };
   readonly logging: { readonly level: string; readonly debug: boolean };
 }
 
@@ -300,6 +302,11 @@ function resolveConfig(raw: Raw, dataDir: string): RuntimeConfig {
       maxDepth: num(raw.envelopes, "max_depth", 64),
       freshnessWindowMs: num(raw.envelopes, "freshness_window_ms", 60_000),
       idempotencyRetentionMs: num(raw.envelopes, "idempotency_retention_ms", 24 * 3600 * 1000),
+    },
+    policy: {
+      dir: at(str(raw.policy, "dir") ?? "policies"),
+      watch: bool(raw.policy, "watch", true),
+      debounceMs: num(raw.policy, "debounce_ms", 100),
     },
     routing: {
       callTimeoutMs: num(raw.routing, "call_timeout_ms", 30_000),

@@ -112,6 +112,15 @@ export const CONFIG_SCHEMA = {
         idempotency_retention_ms: { type: "integer", minimum: 1000, maximum: 30 * 24 * 3600 * 1000 },
       },
     },
+    policy: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        dir: { type: "string", minLength: 1 },
+        watch: { type: "boolean" },
+        debounce_ms: { type: "integer", minimum: 10, maximum: 60_000 },
+      },
+    },
     routing: {
       type: "object",
       additionalProperties: false,

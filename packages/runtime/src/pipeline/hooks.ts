@@ -24,6 +24,8 @@ export interface PolicyDecision {
   /** Ids of the rules that decided. */
   readonly rules: readonly string[];
   readonly reason: string;
+  /** The policy layer that decided, when a layered policy did. */
+  readonly layer?: string;
 }
 
 /** Step 7: decides; a `deny` becomes `POLICY_DENIED` naming the rule and reason. */

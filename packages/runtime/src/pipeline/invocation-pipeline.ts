@@ -26,6 +26,7 @@ import {
   type InvocationContext,
   NO_RATE_LIMIT,
   type PayloadValidator,
+  type PolicyDecision,
   type PolicyEngine,
   type RateLimiter,
 } from "./hooks.js";
@@ -198,9 +199,10 @@ export class InvocationPipeline {
     // Steps 6–8. A permanent refusal is stored as the message's outcome; a retryable one releases
     // the message so the identical envelope may be retried.
     let rules: readonly string[];
+    let decision: PolicyDecision | undefined;
     try {
       this.payload.validate(invocation);
-      const decision = this.policy.decide(invocation);
+      decision = this.policy.decide(invocation);
       if (decision.effect === "deny") {
         throw new SignetError("POLICY_DENIED", undefined, {
           rule: decision.rules[0] ?? "default-deny",
@@ -211,7 +213,12 @@ export class InvocationPipeline {
       const limited = await this.limits.check(invocation);
       if (limited !== undefined) throw limited;
     } catch (error) {
-      throw await this.refuseAdmitted(error, context, verified);
+      // The audit entry names every rule that decided, and the layer, not only the first.
+      const policyDetails =
+        decision === undefined
+          ? {}
+          : { rules: decision.rules, ...(decision.layer === undefined ? {} : { layer: decision.layer }) };
+      throw await this.refuseAdmitted(error, context, verified, undefined, policyDetails);
     }
 
     // Step 9: the decision is durable before anything is dispatched.
@@ -428,8 +435,9 @@ export class InvocationPipeline {
     context: SubmissionContext,
     verified: VerifiedEnvelope,
     auditId?: string,
+    extraDetails: Record<string, unknown> = {},
   ): Promise<SignetError> {
-    const refusal = await this.refuse(error, context, verified, auditId);
+    const refusal = await this.refuse(error, context, verified, auditId, extraDetails);
     const { envelope } = verified;
     if (refusal.retryable) await this.deps.replay.release(envelope.from, envelope.id).catch(() => undefined);
     else await this.store(envelope, { kind: "error", error: refusal.toWire().error });
@@ -442,6 +450,7 @@ export class InvocationPipeline {
     context: SubmissionContext,
     verified: VerifiedEnvelope | undefined,
     auditId?: string,
+    extraDetails: Record<string, unknown> = {},
   ): Promise<SignetError> {
     const refusal = isSignetError(error)
       ? error
@@ -462,6 +471,7 @@ export class InvocationPipeline {
         ...(refusal.details.rule === undefined ? {} : { rule: refusal.details.rule }),
         ...(verified === undefined ? {} : this.envelopeDetails(verified, {})),
         ...(auditId === undefined ? {} : { decision_audit_id: auditId }),
+        ...extraDetails,
       },
     );
     return eventId === undefined || refusal.details.audit_id !== undefined

@@ -30,6 +30,8 @@ export interface FixtureOptions {
   readonly clientIds?: readonly string[];
   /** Listen on a real port (default) or only build the app for `inject`. */
   readonly listen?: boolean;
+  /** Policy files to write into DATA_DIR/policies (name → YAML); without it there is no policy directory. */
+  readonly policies?: Readonly<Record<string, string>>;
 }
 
 /** Creates a data directory the way `signet init` does, then starts a runtime from it on port 0. */
@@ -43,6 +45,11 @@ export async function startRuntime(options: FixtureOptions = {}): Promise<Runtim
       clientIds: ["admin", ...(options.clientIds ?? [])],
     });
     mkdirSync(join(dir, "keys"));
+    if (options.policies !== undefined) {
+      mkdirSync(join(dir, "policies"));
+      for (const [name, yaml] of Object.entries(options.policies))
+        writeFileSync(join(dir, "policies", name), yaml);
+    }
     writeFileSync(join(dir, "keys", "runtime.key"), Ed25519PrivateKey.generate().toPem(), { mode: 0o600 });
     writeFileSync(
       join(dir, "signet.yaml"),

@@ -1,0 +1,139 @@
+// Policy end to end through a real runtime: denials never reach the tool, are audited with their
+// rules, and a policy change applies on the next call without a restart.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { signEnvelope } from "@signet/protocol";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config/load-config.js";
+import { createRuntime } from "../../src/runtime.js";
+import { type TestAgent, registerAgent } from "../helpers/agents.js";
+import { RawExecutor } from "../helpers/raw-executor.js";
+import { type RuntimeFixture, call, startRuntime } from "../helpers/runtime-fixture.js";
+
+const POLICY = `version: 1
+layer: global
+rules:
+  - id: alice-may-query
+    effect: allow
+    principals: [alice]
+    actions: [invoke]
+    resources: ["tool:database/query"]
+    params:
+      limit: { max: 100 }
+  - id: no-secrets-table
+    effect: deny
+    principals: ["*"]
+    actions: [invoke]
+    resources: ["tool:database/**"]
+    when: 'has(params.table) && params.table == "secrets"'
+    reason: The secrets table is off limits
+`;
+
+let fx: RuntimeFixture;
+let alice: TestAgent;
+let bob: TestAgent;
+let tool: RawExecutor;
+
+beforeAll(async () => {
+  fx = await startRuntime({
+    policies: { "10-main.yaml": POLICY },
+    yaml: "policy:\n  debounce_ms: 20\n",
+  });
+  alice = await registerAgent(fx, "alice");
+  bob = await registerAgent(fx, "bob");
+  const db = await registerAgent(fx, "db-bot", ["database/query"]);
+  tool = new RawExecutor({
+    url: fx.url,
+    caPath: fx.certs.caCert,
+    apiKey: db.apiKey,
+    agentId: "db-bot",
+    key: db.key,
+    serves: ["database/query"],
+  });
+  await tool.connect();
+});
+afterAll(async () => {
+  await tool?.close();
+  await fx?.close();
+});
+
+const submit = (agent: TestAgent, body: Record<string, unknown>) =>
+  call(fx, "POST", "/v1/envelopes", {
+    headers: agent.headers,
+    body: signEnvelope(
+      { type: "invoke", from: agent.id, to: "tool:database/query", body: body as never },
+      agent.key,
+    ).wire,
+  });
+
+describe("policy in the pipeline", () => {
+  it("allows what a rule allows, naming the rule in the receipt", async () => {
+    const response = await submit(alice, { q: "select 1", limit: 10 });
+    expect(response.status).toBe(200);
+    expect(response.body.receipt.rules).toEqual(["alice-may-query"]);
+  });
+
+  it("denies with POLICY_DENIED, the rule and the reason; the tool never runs; the audit names the rules", async () => {
+    const before = tool.calls;
+    const cases: [TestAgent, Record<string, unknown>, string][] = [
+      [alice, { q: "select 1", limit: 500 }, "alice-may-query"],
+      [alice, { q: "select 1", table: "secrets" }, "no-secrets-table"],
+      [bob, { q: "select 1" }, "default-deny"],
+    ];
+    for (const [agent, body, rule] of cases) {
+      const response = await submit(agent, body);
+      expect(response.status).toBe(403);
+      expect(response.body.error).toMatchObject({ code: "POLICY_DENIED", rule });
+      expect(typeof response.body.error.reason).toBe("string");
+      const events = await fx.runtime.stores.events.listEvents({ type: "policy_denied" });
+      const entry = events.find((event) => event.id === response.body.error.audit_id);
+      expect(entry?.code).toBe("POLICY_DENIED");
+      expect(entry?.details.rule).toBe(rule);
+      if (rule !== "default-deny") expect(entry?.details.rules).toContain(rule);
+    }
+    expect(tool.calls).toBe(before);
+  });
+
+  it("reloads a changed policy file without a restart", async () => {
+    expect((await submit(bob, { q: "select 1" })).status).toBe(403);
+    writeFileSync(
+      join(fx.dir, "policies", "20-bob.yaml"),
+      'version: 1\nrules:\n  - id: bob-may-query\n    effect: allow\n    principals: [bob]\n    actions: [invoke]\n    resources: ["tool:database/query"]\n',
+    );
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 200; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      status = (await submit(bob, { q: "select 1" })).status;
+    }
+    expect(status).toBe(200);
+
+    // A broken file keeps the policy as it was.
+    writeFileSync(join(fx.dir, "policies", "30-broken.yaml"), "rules:\n  - id: broken\n    effect: maybe\n");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await submit(bob, { q: "select 1" })).status).toBe(200);
+  });
+});
+
+describe("starting without a policy", () => {
+  it("production refuses to start without a policy directory; a bad policy file stops any start", async () => {
+    const fx2 = await startRuntime({ listen: false });
+    try {
+      await fx2.runtime.stop();
+      const production = loadConfig({ dataDir: fx2.dir, env: { SIGNET_ENV: "production" } });
+      await expect(createRuntime(production, { logger: pino({ level: "silent" }) })).rejects.toBeInstanceOf(
+        ConfigError,
+      );
+
+      const { mkdirSync } = await import("node:fs");
+      mkdirSync(join(fx2.dir, "policies"));
+      writeFileSync(join(fx2.dir, "policies", "bad.yaml"), "rules:\n  - id: x\n    effect: allow\n");
+      const development = loadConfig({ dataDir: fx2.dir, env: {} });
+      const refused = createRuntime(development, { logger: pino({ level: "silent" }) });
+      await expect(refused).rejects.toBeInstanceOf(ConfigError);
+      await expect(refused).rejects.toMatchObject({ message: expect.stringContaining("bad.yaml") });
+    } finally {
+      await fx2.close();
+    }
+  });
+});
