@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerInitCommands } from "./commands/init.js";
 import { registerKeysCommands } from "./commands/keys.js";
+import { registerPolicyCommands } from "./commands/policy.js";
 import { registerRemoteCommands } from "./commands/remote.js";
 import { registerServeCommand } from "./commands/serve.js";
 
@@ -16,5 +17,6 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerKeysCommands(program);
   registerRemoteCommands(program);
+  registerPolicyCommands(program);
   return program;
 }

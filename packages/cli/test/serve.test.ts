@@ -149,6 +149,55 @@ describe("signet init + serve", () => {
     });
   });
 
+  it("policy check validates the development policy init wrote, and names file and line of a bad one", async () => {
+    const ok = await signet(["policy", "check", join(dataDir, "policies", "development.yaml")]);
+    expect(ok.stdout).toContain("ok: 1 file(s)");
+    const bad = join(dir, "bad.yaml");
+    writeFileSync(
+      bad,
+      "version: 1\nrules:\n  - id: broken\n    effect: maybe\n    actions: [invoke]\n    resources: ['*']\n    principals: ['*']\n",
+    );
+    await expect(signet(["policy", "check", bad])).rejects.toMatchObject({
+      code: 1,
+      stdout: expect.stringMatching(/bad\.yaml:4:\d+: rule "broken"/),
+    });
+  });
+
+  it("policy explain asks the running runtime and shows the deciding rule", async () => {
+    const allowed = await signet([
+      "policy",
+      "explain",
+      "--principal",
+      "alice",
+      "--action",
+      "invoke",
+      "--resource",
+      "tool:database/query",
+      "--params",
+      '{"query":"select 1","limit":10}',
+      "--data-dir",
+      dataDir,
+      "--json",
+    ]);
+    expect(JSON.parse(allowed.stdout).decision).toMatchObject({
+      effect: "allow",
+      rules: ["demo-database-query"],
+    });
+    const denied = await signet([
+      "policy",
+      "explain",
+      "--principal",
+      "alice",
+      "--action",
+      "invoke",
+      "--resource",
+      "tool:database/drop",
+      "--data-dir",
+      dataDir,
+    ]);
+    expect(denied.stdout).toContain("no-table-drops");
+  });
+
   it("shuts down gracefully on SIGTERM", async () => {
     const exited = new Promise<number | null>((resolve) => server!.once("exit", (code) => resolve(code)));
     server!.kill("SIGTERM");

@@ -32,6 +32,21 @@ export {
   loadConfig,
   productionProblems,
 } from "./config/load-config.js";
+export {
+  type PolicyExplanation,
+  type RuleExplanation,
+  explain,
+  formatExplanation,
+} from "./policy/explain.js";
+export { LivePolicy } from "./policy/live-policy.js";
+export { PolicyLoadError, type PolicyProblem, formatProblem } from "./policy/policy-error.js";
+export {
+  type PolicyCheckResult,
+  checkPolicyFiles,
+  loadPolicyDirectory,
+  loadPolicyFiles,
+} from "./policy/policy-file.js";
+export type { Decision, PolicyRequest } from "./policy/types.js";
 export { type AgentDefinition, parseAgentDefinition } from "./registry/agent-definition.js";
 export { AgentRegistry, type AgentKeyView, parsePublicKey } from "./registry/agent-registry.js";
 export { RUNTIME_VERSION, type Runtime, type RuntimeOptions, createRuntime } from "./runtime.js";

@@ -15,6 +15,7 @@ import { MAX_FRAME_BYTES } from "@signet/protocol";
 import { registerAgentRoutes } from "./http/routes/agents.js";
 import { registerConnectRoute } from "./http/routes/connect.js";
 import { registerEnvelopeRoutes } from "./http/routes/envelopes.js";
+import { registerPolicyRoutes } from "./http/routes/policy.js";
 import { InvocationPipeline } from "./pipeline/invocation-pipeline.js";
 import type { PolicyEngine } from "./pipeline/hooks.js";
 import { LivePolicy } from "./policy/live-policy.js";
@@ -251,6 +252,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       },
     });
     registerEnvelopeRoutes(app, { pipeline });
+    registerPolicyRoutes(app, { live: policy.live });
     await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } });
     await app.register(async (scope) => {
       registerConnectRoute(scope, {

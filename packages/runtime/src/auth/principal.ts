@@ -27,6 +27,7 @@ export const PERMISSIONS = {
   "auth:keys": "create, list and revoke API keys",
   "metrics:read": "read Prometheus metrics",
   "audit:read": "query and export the audit log",
+  "policy:read": "explain policy decisions",
   "envelope:send": "submit envelopes and connect as an agent",
 } as const;
 
