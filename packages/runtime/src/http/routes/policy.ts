@@ -31,12 +31,12 @@ export function explainRequest(body: unknown): PolicyRequest {
     principal: {
       id: principal,
       ...(kind === undefined ? {} : { kind }),
-      ...(roles === undefined ? {} : { roles: roles as string[] }),
+      ...(roles === undefined ? {} : { roles: roles }),
     },
     action,
     resource,
     ...(params === undefined ? {} : { params }),
-    ...(intent === undefined ? {} : { intent: intent as PolicyRequest["intent"] & object }),
+    ...(intent === undefined ? {} : { intent: intent }),
     context: { now: Date.now() },
   };
 }
