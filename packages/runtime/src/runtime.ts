@@ -27,6 +27,7 @@ import { Router } from "./routing/router.js";
 import { registerAuthRoutes } from "./http/routes/auth-keys.js";
 import { registerHealthRoutes } from "./http/routes/health.js";
 import { AgentRegistry } from "./registry/agent-registry.js";
+import { agentPolicySources } from "./registry/agent-policy.js";
 import { openStores } from "./store/open.js";
 import type { ApiKeyStore, Stores } from "./store/types.js";
 import { createLogger } from "./telemetry/logger.js";
@@ -150,6 +151,7 @@ function buildAuthenticator(
 function openPolicy(
   config: RuntimeConfig,
   logger: Logger,
+  registry: AgentRegistry,
 ): { live?: LivePolicy; engine?: PolicyEngine; watcher?: PolicyWatcher } {
   const dir = config.policy.dir;
   if (!existsSync(dir)) {
@@ -166,7 +168,7 @@ function openPolicy(
   }
   let live: LivePolicy;
   try {
-    live = new LivePolicy(loadPolicyDirectory(dir));
+    live = new LivePolicy(loadPolicyDirectory(dir, agentPolicySources(registry.agentsSnapshot())));
   } catch (error) {
     if (error instanceof PolicyLoadError) throw new ConfigError(error.problems.map(formatProblem));
     throw error;
@@ -174,6 +176,7 @@ function openPolicy(
   const watcher = config.policy.watch
     ? watchPolicyDirectory(dir, {
         debounceMs: config.policy.debounceMs,
+        extraSources: () => agentPolicySources(registry.agentsSnapshot()),
         onChange: (next) => {
           live.replace(next);
           logger.info({ generation: live.generation }, "policy reloaded");
@@ -185,6 +188,15 @@ function openPolicy(
         },
       })
     : undefined;
+  // A deployed definition's rules apply from its next call on.
+  registry.onAgentDeployed(() => {
+    try {
+      live.replace(loadPolicyDirectory(dir, agentPolicySources(registry.agentsSnapshot())));
+    } catch (error) {
+      const problems = error instanceof PolicyLoadError ? error.problems.map(formatProblem) : [String(error)];
+      logger.error({ problems }, "policy recompilation after a deploy failed; keeping the current policy");
+    }
+  });
   return { live, engine: createPipelinePolicy(live), ...(watcher === undefined ? {} : { watcher }) };
 }
 
@@ -234,7 +246,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     registerAuthRoutes(app, { apiKeys, events });
 
     const router = new Router({ lateResultHoldMs: 60_000 });
-    const policy = openPolicy(config, logger);
+    const policy = openPolicy(config, logger, registry);
     const pipeline = new InvocationPipeline({
       ...(policy.engine === undefined ? {} : { policy: policy.engine }),
       registry,

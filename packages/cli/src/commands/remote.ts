@@ -61,10 +61,21 @@ export function registerRemoteCommands(program: Command): void {
     agent
       .command("deploy <file>")
       .description("Deploy an agent from its Markdown definition")
-      .option("--public-key <file...>", "public key file(s): PEM, JWK or base64url", []),
-  ).action(async (file: string, options: RemoteOptions & { publicKey: string[] }) => {
+      .option("--public-key <file...>", "public key file(s): PEM, JWK or base64url", [])
+      .option("--validate-only", "check the definition and keys without deploying", false),
+  ).action(async (file: string, options: RemoteOptions & { publicKey: string[]; validateOnly: boolean }) => {
     const definition = readFileSync(file, "utf8");
     const publicKeys = options.publicKey.map((path) => readFileSync(path, "utf8"));
+    if (options.validateOnly) {
+      const checked = await remote(options, (call) =>
+        call<{ valid: boolean; name: string }>("POST", "/v1/agents?validate_only=true", {
+          definition,
+          public_keys: publicKeys,
+        }),
+      );
+      print(options, checked, () => `${checked.name}: valid`);
+      return;
+    }
     const agentWire = await remote(options, (call) =>
       call<WireAgent>("POST", "/v1/agents", { definition, public_keys: publicKeys }),
     );

@@ -12,7 +12,10 @@ import {
 } from "@signet/protocol";
 import type { EventRecorder } from "../audit/event-recorder.js";
 import type { AgentKeyRecord, AgentRecord, AgentStore, StoreContext } from "../store/types.js";
+import { PolicyLoadError, formatProblem } from "../policy/policy-error.js";
+import { compilePolicy } from "../policy/compile.js";
 import { type AgentDefinition, parseAgentDefinition } from "./agent-definition.js";
+import { agentPolicySource } from "./agent-policy.js";
 
 /** A key with its state at a given time. */
 export interface AgentKeyView extends AgentKeyRecord {
@@ -62,6 +65,9 @@ export class AgentRegistry {
   /** Tool name → agents whose registration allows serving it. */
   private readonly servedBy = new Map<string, Set<string>>();
   private readonly revokedListeners: KeyRevokedListener[] = [];
+  private readonly deployedListeners: ((agent: AgentRecord) => void)[] = [];
+  /** Every agent, for synchronous readers (policy compilation). */
+  private readonly agents = new Map<string, AgentRecord>();
 
   private constructor(
     private readonly store: AgentStore,
@@ -86,7 +92,11 @@ export class AgentRegistry {
     this.keys.clear();
     for (const record of records) this.index(record);
     this.servedBy.clear();
-    for (const agent of agents) this.indexServes(agent);
+    this.agents.clear();
+    for (const agent of agents) {
+      this.indexServes(agent);
+      this.agents.set(agent.id, agent);
+    }
   }
 
   private indexServes(agent: AgentRecord): void {
@@ -106,6 +116,16 @@ export class AgentRegistry {
   /** True when `agentId`'s registration allows it to serve `tool`. */
   mayServe(agentId: string, tool: string): boolean {
     return this.servedBy.get(tool)?.has(agentId) ?? false;
+  }
+
+  /** Every registered agent, as last loaded or deployed (no I/O). */
+  agentsSnapshot(): AgentRecord[] {
+    return [...this.agents.values()];
+  }
+
+  /** Registers a listener told after an agent is deployed (created or updated). */
+  onAgentDeployed(listener: (agent: AgentRecord) => void): void {
+    this.deployedListeners.push(listener);
   }
 
   /** Registers a listener for immediate key revocations. */
@@ -139,12 +159,57 @@ export class AgentRegistry {
    * Deploys (creates or updates) an agent from its Markdown definition, adding any new public keys.
    * A new agent needs at least one key.
    */
+  /**
+   * Validates a definition and its keys as `deploy` would — schema, that its tools are served, that
+   * its rules compile, that no key belongs to another agent — without storing anything.
+   */
+  validate(definitionText: string, publicKeys: readonly unknown[]): AgentDefinition {
+    const definition = parseAgentDefinition(definitionText, {
+      toolExists: (tool) => this.isServedTool(tool),
+    });
+    for (const key of publicKeys.map(parsePublicKey)) {
+      const known = this.keys.get(key.kid);
+      if (known !== undefined && known.record.agentId !== definition.name) {
+        throw new SignetError("INVALID_REQUEST", "That public key is registered to another agent", {
+          reason: "public_key",
+        });
+      }
+    }
+    const now = this.options.now();
+    const source = agentPolicySource({
+      id: definition.name,
+      description: definition.description,
+      definition: definition.frontmatter,
+      serves: definition.serves,
+      createdAt: now,
+      updatedAt: now,
+      deployedBy: "validation",
+    });
+    if (source !== undefined) {
+      try {
+        compilePolicy([source]);
+      } catch (error) {
+        if (error instanceof PolicyLoadError) {
+          throw new SignetError(
+            "INVALID_REQUEST",
+            `Invalid agent definition: ${error.problems.map(formatProblem).join("; ")}`,
+            {
+              reason: "agent_definition",
+            },
+          );
+        }
+        throw error;
+      }
+    }
+    return definition;
+  }
+
   async deploy(
     definitionText: string,
     publicKeys: readonly unknown[],
     ctx: StoreContext,
   ): Promise<{ agent: AgentRecord; keys: AgentKeyView[]; created: boolean }> {
-    const definition: AgentDefinition = parseAgentDefinition(definitionText);
+    const definition = this.validate(definitionText, publicKeys);
     const parsedKeys = publicKeys.map(parsePublicKey);
     const existing = await this.store.getAgent(definition.name);
     if (existing === undefined && parsedKeys.length === 0) {
@@ -178,6 +243,7 @@ export class AgentRegistry {
     await this.store.putAgent(agent, newKeys, ctx);
     for (const record of newKeys) this.index(record);
     this.indexServes(agent);
+    this.agents.set(agent.id, agent);
     await this.events.record({
       type: "agent_deployed",
       actor: ctx.actor,
@@ -189,6 +255,7 @@ export class AgentRegistry {
         added_keys: newKeys.map((k) => k.kid),
       },
     });
+    for (const listener of this.deployedListeners) listener(agent);
     return { agent, keys: await this.listKeys(agent.id), created: existing === undefined };
   }
 

@@ -1,6 +1,6 @@
 // Policy end to end through a real runtime: denials never reach the tool, are audited with their
 // rules, and a policy change applies on the next call without a restart.
-import { writeFileSync } from "node:fs";
+import { unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { signEnvelope } from "@signet/protocol";
 import { pino } from "pino";
@@ -112,6 +112,43 @@ describe("policy in the pipeline", () => {
     writeFileSync(join(fx.dir, "policies", "30-broken.yaml"), "rules:\n  - id: broken\n    effect: maybe\n");
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await submit(bob, { q: "select 1" })).status).toBe(200);
+    unlinkSync(join(fx.dir, "policies", "30-broken.yaml"));
+  });
+});
+
+describe("agent definitions compile into policy", () => {
+  it("an agent whose definition lists a tool may call it; validate_only stores nothing", async () => {
+    const admin = { authorization: `Bearer ${fx.adminKey}` };
+    const { Ed25519PrivateKey } = await import("@signet/protocol");
+    const key = Ed25519PrivateKey.generate();
+    const definition = "---\nname: reporter\ntools: [database/query]\n---\nBuilds reports.\n";
+    const checked = await call(fx, "POST", "/v1/agents?validate_only=true", {
+      headers: admin,
+      body: { definition, public_keys: [key.publicKey.toBase64Url()] },
+    });
+    expect(checked.body).toMatchObject({ valid: true, name: "reporter", tools: ["database/query"] });
+    expect((await call(fx, "GET", "/v1/agents/reporter", { headers: admin })).status).toBe(404);
+
+    const unknownTool = await call(fx, "POST", "/v1/agents?validate_only=true", {
+      headers: admin,
+      body: {
+        definition: definition.replace("database/query", "nobody/serves"),
+        public_keys: [key.publicKey.toBase64Url()],
+      },
+    });
+    expect(unknownTool.body.error).toMatchObject({ code: "INVALID_REQUEST" });
+    expect(unknownTool.body.error.message).toContain("tools[0] (line 3)");
+
+    const reporter = await registerAgent(fx, "reporter-2");
+    expect((await submit(reporter, { q: "select 1" })).body.error.rule).toBe("default-deny");
+    const deployed = await call(fx, "POST", "/v1/agents", {
+      headers: admin,
+      body: { definition: definition.replace("reporter", "reporter-2") },
+    });
+    expect(deployed.status).toBe(200);
+    const allowed = await submit(reporter, { q: "select 1" });
+    expect(allowed.status).toBe(200);
+    expect(allowed.body.receipt.rules).toEqual(["agent:reporter-2:tools"]);
   });
 });
 

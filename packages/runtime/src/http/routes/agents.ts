@@ -12,6 +12,8 @@ export function agentToWire(agent: AgentRecord, keys?: readonly AgentKeyView[]):
     version: agent.version ?? null,
     description: agent.description,
     serves: agent.serves,
+    capabilities: Array.isArray(agent.definition.capabilities) ? agent.definition.capabilities : [],
+    tools: Array.isArray(agent.definition.tools) ? agent.definition.tools : [],
     definition: agent.definition,
     created_at: new Date(agent.createdAt).toISOString(),
     updated_at: new Date(agent.updatedAt).toISOString(),
@@ -43,29 +45,43 @@ function body(request: { body: unknown }): Record<string, unknown> {
 export function registerAgentRoutes(app: FastifyInstance, deps: { registry: AgentRegistry }): void {
   const { registry } = deps;
 
-  app.post("/v1/agents", { config: { guard: { permission: "agent:deploy" } } }, async (request, reply) => {
-    const input = body(request);
-    if (typeof input.definition !== "string") {
-      throw new SignetError("INVALID_REQUEST", "definition must be the agent's Markdown text", {
-        reason: "body",
+  app.post<{ Querystring: { validate_only?: string } }>(
+    "/v1/agents",
+    { config: { guard: { permission: "agent:deploy" } } },
+    async (request, reply) => {
+      const input = body(request);
+      if (typeof input.definition !== "string") {
+        throw new SignetError("INVALID_REQUEST", "definition must be the agent's Markdown text", {
+          reason: "body",
+        });
+      }
+      const keys = input.public_keys ?? (input.public_key === undefined ? [] : [input.public_key]);
+      if (!Array.isArray(keys) || keys.length > 16) {
+        throw new SignetError("INVALID_REQUEST", "public_keys must be a list of at most 16 keys", {
+          reason: "body",
+        });
+      }
+      if (request.query.validate_only === "true" || request.query.validate_only === "1") {
+        const definition = registry.validate(input.definition, keys);
+        return reply.code(200).send({
+          valid: true,
+          name: definition.name,
+          capabilities: definition.capabilities,
+          tools: definition.tools,
+          serves: definition.serves,
+        });
+      }
+      const {
+        agent,
+        keys: views,
+        created,
+      } = await registry.deploy(input.definition, keys, {
+        actor: principalOf(request).id,
+        requestId: request.id,
       });
-    }
-    const keys = input.public_keys ?? (input.public_key === undefined ? [] : [input.public_key]);
-    if (!Array.isArray(keys) || keys.length > 16) {
-      throw new SignetError("INVALID_REQUEST", "public_keys must be a list of at most 16 keys", {
-        reason: "body",
-      });
-    }
-    const {
-      agent,
-      keys: views,
-      created,
-    } = await registry.deploy(input.definition, keys, {
-      actor: principalOf(request).id,
-      requestId: request.id,
-    });
-    return reply.code(created ? 201 : 200).send(agentToWire(agent, views));
-  });
+      return reply.code(created ? 201 : 200).send(agentToWire(agent, views));
+    },
+  );
 
   app.get("/v1/agents", { config: { guard: { permission: "agent:read" } } }, async () => ({
     agents: (await registry.listAgents()).map((agent) => agentToWire(agent)),
