@@ -253,6 +253,7 @@ export class Agent {
   readonly #signingKey: SigningKeySource;
   readonly #pinnedRuntimeKey: Ed25519PublicKey | undefined;
   readonly #tools = new Map<string, ToolEntry>();
+  readonly #capabilities = new Map<string, ToolEntry>();
   readonly #replay: ReplayGuard;
   readonly #senderKeys = new PublicKeyCache(1_000);
   readonly #transport: HttpTransport;
@@ -383,6 +384,32 @@ export class Agent {
   }
 
   /**
+   * Registers the handler for `capability:NAME` (a capability this agent's definition provides).
+   * Calls reach it only from requesters the definition's `capability_access` admits.
+   *
+   * Example: `agent.capability("order-processing", (order, call) => placeOrder(order, call.caller))`.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  capability<A extends JsonValue = any>(
+    name: string,
+    handler: ToolHandler<A>,
+    options: ToolOptions = {},
+  ): this {
+    if (!/^[a-z0-9][a-z0-9._-]{0,127}$/.test(name)) {
+      throw new SdkError(`"${name}" is not a capability name`, { reason: "capability_name" });
+    }
+    if (typeof handler !== "function")
+      throw new SdkError("A handler must be a function", { reason: "handler" });
+    if (this.#socket !== undefined || this.#connecting)
+      throw new SdkError("Register capabilities before connect()", { reason: "connected" });
+    if (this.#capabilities.has(name))
+      throw new SdkError(`Capability ${name} is already provided`, { reason: "capability_name" });
+    const validate = options.inputSchema === undefined ? undefined : compileInputSchema(options.inputSchema);
+    this.#capabilities.set(name, { handler: handler as ToolHandler, validate });
+    return this;
+  }
+
+  /**
    * Registers the handler for `tool:NAME` without an input schema (the older form of {@link tool}).
    *
    * Example: `agent.serve("echo", (body) => body)`.
@@ -408,8 +435,8 @@ export class Agent {
       throw new SdkError("Already connected", { reason: "connected" });
     }
     if (this.#closing !== undefined) throw new SdkError("The agent is closing", { reason: "closing" });
-    if (this.#tools.size === 0)
-      throw new SdkError("Serve at least one tool before connect()", { reason: "no_tools" });
+    if (this.#tools.size === 0 && this.#capabilities.size === 0)
+      throw new SdkError("Serve at least one tool or capability before connect()", { reason: "no_tools" });
     this.#stopped = false;
     return this.#open();
   }
@@ -555,6 +582,7 @@ export class Agent {
           type: "hello",
           agent: this.agentId,
           serves: [...this.#tools.keys()],
+          ...(this.#capabilities.size === 0 ? {} : { capabilities: [...this.#capabilities.keys()] }),
           ...(this.#options.maxInFlight === undefined ? {} : { max_in_flight: this.#options.maxInFlight }),
         };
         socket.send(serializeFrame(hello));
@@ -895,7 +923,12 @@ export class Agent {
     const envelope = verified.envelope;
     if (envelope.type !== "invoke") refuse("INVALID_ENVELOPE", "type");
     const target = parseTarget(envelope.to);
-    const entry = target?.kind === "tool" ? this.#tools.get(target.name) : undefined;
+    const entry =
+      target?.kind === "tool"
+        ? this.#tools.get(target.name)
+        : target?.kind === "capability"
+          ? this.#capabilities.get(target.name)
+          : undefined;
     if (entry === undefined || target === undefined) refuse("UNKNOWN_TOOL", "not_served");
     assertFresh(envelope.ts, Date.now(), this.#freshnessWindowMs);
     if (delivery.deadline <= Date.now()) refuse("TIMEOUT", "deadline");

@@ -192,6 +192,27 @@ describe("Agent delivery verification", () => {
     });
   });
 
+  it("answers capability targets with the capability's handler, declared in hello", async () => {
+    const { runtime: fake, agent: a, calls } = await setup({ connect: false });
+    const asked: JsonValue[] = [];
+    a.capability("order-processing", (body, call) => {
+      asked.push({ body, caller: call.caller });
+      return { accepted: true };
+    });
+    await a.connect();
+    expect(fake.hello).toMatchObject({ serves: ["echo"], capabilities: ["order-processing"] });
+    const request = invocation({ to: "capability:order-processing", body: { sku: "A-1" } });
+    const frame = await fake.answer(fake.deliver({ envelope: request.wire, sender_key: callerSenderKey }));
+    expect(frame.type).toBe("result");
+    expect(asked).toEqual([{ body: { sku: "A-1" }, caller: "alice" }]);
+    expect(calls).toEqual([]);
+    const unknown = invocation({ to: "capability:shipping" });
+    expectError(
+      await fake.answer(fake.deliver({ envelope: unknown.wire, sender_key: callerSenderKey })),
+      "UNKNOWN_TOOL",
+    );
+  });
+
   async function refused(
     deliver: (fake: FakeConnectRuntime) => string,
     code: string,

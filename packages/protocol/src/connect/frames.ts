@@ -5,7 +5,7 @@
 import type { ErrorCode } from "../errors/registry.js";
 import { isErrorCode } from "../errors/registry.js";
 import { SignetError } from "../errors/signet-error.js";
-import { AGENT_ID_PATTERN, TOOL_NAME_PATTERN } from "../identities.js";
+import { AGENT_ID_PATTERN, CAPABILITY_NAME_PATTERN, TOOL_NAME_PATTERN } from "../identities.js";
 import { type StrictJsonLimits, parseStrictJson } from "../json/strict-json.js";
 import { signRuntimeDocument, verifyRuntimeDocument } from "../envelope/runtime-signed.js";
 import { type ContentHash, isContentHash } from "../crypto/content-hash.js";
@@ -17,6 +17,8 @@ export interface HelloFrame {
   readonly type: "hello";
   readonly agent: string;
   readonly serves: readonly string[];
+  /** Capabilities this connection answers (`capability:NAME` targets); each must be in its definition. */
+  readonly capabilities?: readonly string[];
   /** How many calls this connection takes at once (the runtime applies min(this, its own cap)). */
   readonly max_in_flight?: number;
 }
@@ -27,6 +29,8 @@ export interface WelcomeFrame {
   readonly connection_id: string;
   /** The tools this connection will be sent. */
   readonly serves: readonly string[];
+  /** The capabilities this connection will be sent. */
+  readonly capabilities?: readonly string[];
   readonly max_in_flight: number;
   /** The runtime's key, which signs deliveries and receipts. */
   readonly runtime_kid: string;
@@ -144,12 +148,19 @@ export function parseClientFrame(text: string | Uint8Array, limits: StrictJsonLi
   );
   switch (frame.type) {
     case "hello": {
-      only(frame, ["type", "agent", "serves", "max_in_flight"]);
+      only(frame, ["type", "agent", "serves", "capabilities", "max_in_flight"]);
       if (typeof frame.agent !== "string" || !AGENT_ID_PATTERN.test(frame.agent)) invalid("agent");
       const serves = frame.serves;
       if (!Array.isArray(serves) || serves.length > 256) invalid("serves");
       for (const tool of serves)
         if (typeof tool !== "string" || !TOOL_NAME_PATTERN.test(tool)) invalid("serves");
+      const capabilities = frame.capabilities;
+      if (capabilities !== undefined) {
+        if (!Array.isArray(capabilities) || capabilities.length > 256) invalid("capabilities");
+        for (const name of capabilities) {
+          if (typeof name !== "string" || !CAPABILITY_NAME_PATTERN.test(name)) invalid("capabilities");
+        }
+      }
       const max = frame.max_in_flight;
       if (
         max !== undefined &&
@@ -161,6 +172,7 @@ export function parseClientFrame(text: string | Uint8Array, limits: StrictJsonLi
         type: "hello",
         agent: frame.agent,
         serves: serves as string[],
+        ...(capabilities === undefined ? {} : { capabilities: capabilities as string[] }),
         ...(max === undefined ? {} : { max_in_flight: max }),
       };
     }
@@ -198,6 +210,7 @@ export function parseServerFrame(text: string | Uint8Array): ServerFrame {
         "type",
         "connection_id",
         "serves",
+        "capabilities",
         "max_in_flight",
         "runtime_kid",
         "runtime_public_key",
@@ -210,6 +223,9 @@ export function parseServerFrame(text: string | Uint8Array): ServerFrame {
         type: "welcome",
         connection_id: frame.connection_id,
         serves: frame.serves.filter((tool): tool is string => typeof tool === "string"),
+        ...(Array.isArray(frame.capabilities)
+          ? { capabilities: frame.capabilities.filter((name): name is string => typeof name === "string") }
+          : {}),
         max_in_flight: timestamp(frame.max_in_flight, "max_in_flight"),
         runtime_kid: frame.runtime_kid,
         runtime_public_key: frame.runtime_public_key,

@@ -162,7 +162,10 @@ export class InvocationPipeline {
     }
   }
 
-  /** Only `invoke` envelopes to `tool:NAME` are dispatched through this path. */
+  /**
+   * Only `invoke` envelopes to `tool:NAME` or `capability:NAME` are dispatched through this path.
+   * Returns the tool or capability name.
+   */
   private routableTool(envelope: Envelope): string | SignetError {
     if (envelope.type !== "invoke") {
       return new SignetError("INVALID_ENVELOPE", "Only invoke envelopes can be submitted here", {
@@ -170,8 +173,16 @@ export class InvocationPipeline {
       });
     }
     const target = parseTarget(envelope.to);
+    if (target?.kind === "capability") {
+      if (!this.deps.registry.isProvidedCapability(target.name)) {
+        return new SignetError("UNKNOWN_TOOL", "No registered agent provides this capability", {
+          reason: "capability",
+        });
+      }
+      return target.name;
+    }
     if (target?.kind !== "tool") {
-      return new SignetError("INVALID_ENVELOPE", "Invocations must target tool:NAME", {
+      return new SignetError("INVALID_ENVELOPE", "Invocations must target tool:NAME or capability:NAME", {
         reason: "to:not_routable",
       });
     }
@@ -188,6 +199,7 @@ export class InvocationPipeline {
   ): Promise<InvocationResponse> {
     const { envelope } = verified;
     const { replay, events, router, runtimeKey, settings } = this.deps;
+    const isCapability = envelope.to.startsWith("capability:");
     const invocation: InvocationContext = {
       principal: context.principal,
       envelope,
@@ -210,6 +222,14 @@ export class InvocationPipeline {
         });
       }
       rules = decision.rules;
+      // A capability is asked of the agents that provide it; their definitions say who may ask.
+      const requester = { id: context.principal.id, kind: context.principal.kind };
+      if (isCapability && !this.deps.registry.capabilityAllows(tool, requester)) {
+        throw new SignetError("POLICY_DENIED", undefined, {
+          rule: "capability_access",
+          reason: `no provider of capability:${tool} accepts requests from ${requester.id}`,
+        });
+      }
       const limited = await this.limits.check(invocation);
       if (limited !== undefined) throw limited;
     } catch (error) {
@@ -242,17 +262,26 @@ export class InvocationPipeline {
     const senderKey = this.deps.registry.resolveKey(envelope.kid, envelope.from)!;
     let call;
     try {
-      call = router.dispatch(tool, deadline, verified.wire, (callId) =>
-        signDelivery(
-          {
-            call_id: callId,
-            envelope_hash: verified.hash,
-            sender_key: { kid: envelope.kid, public_key: senderKey.key.toBase64Url() },
-            decision: { audit_id: auditId, rules },
-            deadline,
-          },
-          runtimeKey,
-        ),
+      const requester = { id: context.principal.id, kind: context.principal.kind };
+      call = router.dispatch(
+        `${isCapability ? "capability" : "tool"}:${tool}`,
+        deadline,
+        verified.wire,
+        (callId) =>
+          signDelivery(
+            {
+              call_id: callId,
+              envelope_hash: verified.hash,
+              sender_key: { kid: envelope.kid, public_key: senderKey.key.toBase64Url() },
+              decision: { audit_id: auditId, rules },
+              deadline,
+            },
+            runtimeKey,
+          ),
+        // For a capability: only providers whose capability_access admits this requester.
+        isCapability
+          ? (connection) => this.deps.registry.capabilityAllows(tool, requester, connection.agentId)
+          : undefined,
       );
     } catch (error) {
       // Nothing was sent: the identical envelope may be retried.

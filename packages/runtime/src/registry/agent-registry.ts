@@ -14,6 +14,7 @@ import type { EventRecorder } from "../audit/event-recorder.js";
 import type { AgentKeyRecord, AgentRecord, AgentStore, StoreContext } from "../store/types.js";
 import { PolicyLoadError, formatProblem } from "../policy/policy-error.js";
 import { compilePolicy } from "../policy/compile.js";
+import { type PrincipalMatcher, compilePrincipalPattern } from "../policy/glob.js";
 import { type AgentDefinition, parseAgentDefinition } from "./agent-definition.js";
 import { agentPolicySource } from "./agent-policy.js";
 
@@ -64,6 +65,8 @@ export class AgentRegistry {
   private readonly keys = new Map<string, IndexedKey>();
   /** Tool name → agents whose registration allows serving it. */
   private readonly servedBy = new Map<string, Set<string>>();
+  /** Capability → agent → who may request it from that agent. */
+  private readonly providers = new Map<string, Map<string, readonly PrincipalMatcher[]>>();
   private readonly revokedListeners: KeyRevokedListener[] = [];
   private readonly deployedListeners: ((agent: AgentRecord) => void)[] = [];
   /** Every agent, for synchronous readers (policy compilation). */
@@ -100,6 +103,22 @@ export class AgentRegistry {
   }
 
   private indexServes(agent: AgentRecord): void {
+    for (const agents of this.providers.values()) agents.delete(agent.id);
+    const capabilities = Array.isArray(agent.definition.capabilities)
+      ? (agent.definition.capabilities as string[])
+      : [];
+    const access = (agent.definition.capability_access ?? {}) as Record<
+      string,
+      { allowed_requesters?: string[] }
+    >;
+    for (const capability of capabilities) {
+      const requesters = Object.hasOwn(access, capability)
+        ? (access[capability]?.allowed_requesters ?? [])
+        : [];
+      const agents = this.providers.get(capability) ?? new Map<string, readonly PrincipalMatcher[]>();
+      agents.set(agent.id, requesters.map(compilePrincipalPattern));
+      this.providers.set(capability, agents);
+    }
     for (const agents of this.servedBy.values()) agents.delete(agent.id);
     for (const tool of agent.serves) {
       const agents = this.servedBy.get(tool) ?? new Set<string>();
@@ -111,6 +130,33 @@ export class AgentRegistry {
   /** True when some registered agent may serve `tool`. */
   isServedTool(tool: string): boolean {
     return (this.servedBy.get(tool)?.size ?? 0) > 0;
+  }
+
+  /** True when some registered agent provides `capability`. */
+  isProvidedCapability(capability: string): boolean {
+    return (this.providers.get(capability)?.size ?? 0) > 0;
+  }
+
+  /** True when `agentId`'s definition lists `capability`. */
+  mayProvide(agentId: string, capability: string): boolean {
+    return this.providers.get(capability)?.has(agentId) ?? false;
+  }
+
+  /**
+   * True when `agentId` provides `capability` and its `capability_access` lets `requester` ask for it;
+   * with no `agentId`, whether any provider does.
+   */
+  capabilityAllows(capability: string, requester: { id: string; kind: string }, agentId?: string): boolean {
+    const agents = this.providers.get(capability);
+    if (agents === undefined) return false;
+    const check = (matchers: readonly PrincipalMatcher[]) =>
+      matchers.some((matcher) => matcher.test(requester.id, requester.kind));
+    if (agentId !== undefined) {
+      const matchers = agents.get(agentId);
+      return matchers !== undefined && check(matchers);
+    }
+    for (const matchers of agents.values()) if (check(matchers)) return true;
+    return false;
   }
 
   /** True when `agentId`'s registration allows it to serve `tool`. */

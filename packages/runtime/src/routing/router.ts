@@ -5,7 +5,8 @@ import { type Delivery, type ErrorCode, SignetError, newMessageId } from "@signe
 export interface ExecutorConnection {
   readonly id: string;
   readonly agentId: string;
-  readonly serves: ReadonlySet<string>;
+  /** Targets this connection answers: `tool:NAME` and `capability:NAME`. */
+  readonly targets: ReadonlySet<string>;
   readonly maxInFlight: number;
   /** Sends an invoke frame (the caller's envelope and the signed delivery); throws if the connection is gone. */
   sendInvoke(envelope: string, delivery: Delivery): void;
@@ -45,7 +46,7 @@ export class Router {
   /** Adds a connection for every tool it serves. */
   register(connection: ExecutorConnection): void {
     this.inFlight.set(connection.id, 0);
-    for (const tool of connection.serves) {
+    for (const tool of connection.targets) {
       const list = this.byTool.get(tool) ?? [];
       list.push(connection);
       this.byTool.set(tool, list);
@@ -54,7 +55,7 @@ export class Router {
 
   /** Removes a connection; its calls in flight fail (the outcome is unknown, so never retried blindly). */
   unregister(connection: ExecutorConnection): void {
-    for (const tool of connection.serves) {
+    for (const tool of connection.targets) {
       const list = (this.byTool.get(tool) ?? []).filter((c) => c !== connection);
       if (list.length === 0) this.byTool.delete(tool);
       else this.byTool.set(tool, list);
@@ -91,14 +92,15 @@ export class Router {
     deadline: number,
     envelope: string,
     makeDelivery: (callId: string) => Delivery,
+    eligible: (connection: ExecutorConnection) => boolean = () => true,
   ): DispatchedCall {
-    const list = this.byTool.get(tool);
+    const list = this.byTool.get(tool)?.filter(eligible);
     if (list === undefined || list.length === 0) {
-      throw new SignetError("TARGET_UNAVAILABLE", "No executor for this tool is connected", {
+      throw new SignetError("TARGET_UNAVAILABLE", "No executor for this target is connected", {
         reason: "none",
       });
     }
-    const start = this.cursor.get(tool) ?? 0;
+    const start = (this.cursor.get(tool) ?? 0) % list.length;
     let chosen: ExecutorConnection | undefined;
     for (let i = 0; i < list.length; i++) {
       const candidate = list[(start + i) % list.length]!;

@@ -14,13 +14,14 @@ export async function registerAgent(
   fx: RuntimeFixture,
   id: string,
   serves: readonly string[] = [],
+  extraFrontmatter = "",
 ): Promise<TestAgent> {
   const admin = { authorization: `Bearer ${fx.adminKey}` };
   const key = Ed25519PrivateKey.generate();
   const deployed = await call(fx, "POST", "/v1/agents", {
     headers: admin,
     body: {
-      definition: `---\nname: ${id}\nserves: [${serves.join(", ")}]\n---\nTest agent ${id}.\n`,
+      definition: `---\nname: ${id}\nserves: [${serves.join(", ")}]\n${extraFrontmatter}---\nTest agent ${id}.\n`,
       public_keys: [key.publicKey.toBase64Url()],
     },
   });

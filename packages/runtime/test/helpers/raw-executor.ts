@@ -24,6 +24,8 @@ export interface RawExecutorOptions {
   readonly agentId: string;
   readonly key: Ed25519PrivateKey;
   readonly serves: readonly string[];
+  /** Capabilities to declare in hello (`capability:NAME` targets). */
+  readonly capabilities?: readonly string[];
   readonly maxInFlight?: number;
   /** The tool's work. Defaults to echoing the body. */
   readonly handler?: (body: JsonValue, delivery: Delivery) => JsonValue | Promise<JsonValue>;
@@ -72,6 +74,7 @@ export class RawExecutor {
             type: "hello",
             agent: options.agentId,
             serves: options.serves,
+            ...(options.capabilities === undefined ? {} : { capabilities: options.capabilities }),
             ...(options.maxInFlight === undefined ? {} : { max_in_flight: options.maxInFlight }),
           }),
         );

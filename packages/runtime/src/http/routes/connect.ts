@@ -103,9 +103,13 @@ export function registerConnectRoute(
               return fail("FORBIDDEN", "A connection may only speak for its authenticated principal");
             }
             const agent = await registry.getAgent(principal.id);
-            const refused = frame.serves.filter(
-              (tool) => agent === undefined || !registry.mayServe(agent.id, tool),
-            );
+            const capabilities = frame.capabilities ?? [];
+            const refused = [
+              ...frame.serves.filter((tool) => agent === undefined || !registry.mayServe(agent.id, tool)),
+              ...capabilities
+                .filter((name) => agent === undefined || !registry.mayProvide(agent.id, name))
+                .map((name) => `capability:${name}`),
+            ];
             if (agent === undefined || refused.length > 0) {
               await events.record({
                 type: "connect_refused",
@@ -117,14 +121,17 @@ export function registerConnectRoute(
                   tools: refused,
                 },
               });
-              return fail("FORBIDDEN", "This agent may not serve these tools");
+              return fail("FORBIDDEN", "This agent may not serve these tools or capabilities");
             }
             clearTimeout(helloTimer);
             const maxInFlight = Math.min(settings.maxInFlight, frame.max_in_flight ?? settings.maxInFlight);
             const executor: ExecutorConnection = {
               id: connectionId,
               agentId: principal.id,
-              serves: new Set(frame.serves),
+              targets: new Set([
+                ...frame.serves.map((tool) => `tool:${tool}`),
+                ...capabilities.map((name) => `capability:${name}`),
+              ]),
               maxInFlight,
               sendInvoke(envelope: string, delivery: Delivery) {
                 if (socket.readyState !== socket.OPEN) throw new SignetError("TARGET_UNAVAILABLE");
@@ -137,6 +144,7 @@ export function registerConnectRoute(
               type: "welcome",
               connection_id: connectionId,
               serves: frame.serves,
+              ...(capabilities.length === 0 ? {} : { capabilities }),
               max_in_flight: maxInFlight,
               runtime_kid: deps.runtimeKid,
               runtime_public_key: deps.runtimePublicKey,
