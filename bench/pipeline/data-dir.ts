@@ -56,6 +56,9 @@ function configYaml(): string {
   ].join("\n");
 }
 
+const BENCH_POLICY =
+  'version: 1\nrules:\n  - id: bench-allow-all\n    effect: allow\n    principals: ["*"]\n    actions: ["*"]\n    resources: ["*"]\n';
+
 /** A fresh empty directory for {@link prepareDataDir}; the caller removes it. */
 export function makeTempDir(): string {
   return mkdtempSync(join(tmpdir(), "signet-bench-pipeline-"));
@@ -67,6 +70,9 @@ export async function prepareDataDir(dir: string, fleetSize: number): Promise<Be
   mkdirSync(join(dir, "keys"), { mode: 0o700 });
   writeFileSync(join(dir, "keys", "runtime.key"), Ed25519PrivateKey.generate().toPem(), { mode: 0o600 });
   writeFileSync(join(dir, "signet.yaml"), configYaml());
+  // The policy step runs for real: one rule allows the bench's calls.
+  mkdirSync(join(dir, "policies"), { mode: 0o700 });
+  writeFileSync(join(dir, "policies", "bench.yaml"), BENCH_POLICY);
 
   const stores = await openStores({ kind: "sqlite", path: join(dir, "signet.db") });
   try {

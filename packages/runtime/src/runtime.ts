@@ -8,6 +8,12 @@ import { type EventRecorder, createEventRecorder } from "./audit/event-recorder.
 import { type ApiKeyCacheOptions, DEFAULT_API_KEY_CACHE, createApiKeyCache } from "./auth/api-key-cache.js";
 import { type Authenticator, createAuthenticator } from "./auth/authenticator.js";
 import { createJwtVerifier } from "./auth/jwt.js";
+import {
+  DEFAULT_ROLE_ASSIGNMENT_CACHE,
+  type RoleAssignments,
+  createRoleAssignments,
+} from "./auth/role-assignments.js";
+import { loadRoleCatalogue } from "./auth/roles-file.js";
 import { ConfigError, type RuntimeConfig } from "./config/load-config.js";
 import { createHttpServer } from "./http/server.js";
 import websocket from "@fastify/websocket";
@@ -18,6 +24,7 @@ import { registerEnvelopeRoutes } from "./http/routes/envelopes.js";
 import { registerPolicyRoutes } from "./http/routes/policy.js";
 import { InvocationPipeline } from "./pipeline/invocation-pipeline.js";
 import type { PolicyEngine } from "./pipeline/hooks.js";
+import { compilePolicy } from "./policy/compile.js";
 import { LivePolicy } from "./policy/live-policy.js";
 import { createPipelinePolicy } from "./policy/pipeline-policy.js";
 import { formatProblem, PolicyLoadError } from "./policy/policy-error.js";
@@ -25,6 +32,7 @@ import { loadPolicyDirectory } from "./policy/policy-file.js";
 import { type PolicyWatcher, watchPolicyDirectory } from "./policy/watch.js";
 import { Router } from "./routing/router.js";
 import { registerAuthRoutes } from "./http/routes/auth-keys.js";
+import { registerRoleRoutes } from "./http/routes/auth-roles.js";
 import { registerHealthRoutes } from "./http/routes/health.js";
 import { AgentRegistry } from "./registry/agent-registry.js";
 import { agentPolicySources } from "./registry/agent-policy.js";
@@ -45,6 +53,8 @@ export interface Runtime {
   readonly pipeline: InvocationPipeline;
   readonly router: Router;
   readonly events: EventRecorder;
+  /** Role assignments (RBAC for the admin API), cached; changes through it apply to the next request. */
+  readonly roles: RoleAssignments;
   readonly metrics: RuntimeMetrics;
   readonly logger: Logger;
   /** The runtime's own signing key (receipts, checkpoints). */
@@ -160,11 +170,22 @@ function openPolicy(
         `policy.dir: ${dir} does not exist; production needs explicit policy (signet init writes a development policy)`,
       ]);
     }
+    // Default deny even without files: an empty policy allows nothing but what agent definitions grant.
     logger.warn(
       { dir },
-      "no policy directory: every registered tool may be invoked by every registered agent (development only; run `signet init` for a default-deny policy)",
+      "no policy directory: every invocation is denied unless an agent definition allows it (run `signet init` for a development policy)",
     );
-    return {};
+    const live = new LivePolicy(compilePolicy(agentPolicySources(registry.agentsSnapshot())));
+    registry.onAgentDeployed(() => {
+      try {
+        live.replace(compilePolicy(agentPolicySources(registry.agentsSnapshot())));
+      } catch (error) {
+        const problems =
+          error instanceof PolicyLoadError ? error.problems.map(formatProblem) : [String(error)];
+        logger.error({ problems }, "policy recompilation after a deploy failed; keeping the current policy");
+      }
+    });
+    return { live, engine: createPipelinePolicy(live, { rolesOf: (principal) => principal.roles ?? [] }) };
   }
   let live: LivePolicy;
   try {
@@ -197,7 +218,11 @@ function openPolicy(
       logger.error({ problems }, "policy recompilation after a deploy failed; keeping the current policy");
     }
   });
-  return { live, engine: createPipelinePolicy(live), ...(watcher === undefined ? {} : { watcher }) };
+  return {
+    live,
+    engine: createPipelinePolicy(live, { rolesOf: (principal) => principal.roles ?? [] }),
+    ...(watcher === undefined ? {} : { watcher }),
+  };
 }
 
 /**
@@ -212,6 +237,7 @@ function openPolicy(
 export async function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {}): Promise<Runtime> {
   const logger = options.logger ?? createLogger({ level: config.logging.level });
   const signingKey = loadSigningKey(config.runtimeKeyPath);
+  const roleCatalogue = loadRoleCatalogue(config.rbac.rolesFile, { required: config.rbac.rolesFileRequired });
   const https =
     config.tls === undefined
       ? undefined
@@ -233,17 +259,30 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     });
     const metrics = createRuntimeMetrics();
     const authenticator = buildAuthenticator(config, apiKeys, events, logger);
+    const roles = createRoleAssignments(stores.roles, roleCatalogue, {
+      ...DEFAULT_ROLE_ASSIGNMENT_CACHE,
+      ttlMs: config.rbac.cacheTtlMs,
+    });
     const app = createHttpServer({
       config,
       ...(https === undefined ? {} : { https: https as unknown as Record<string, unknown> }),
       logger,
       metrics,
       events,
-      authenticate: (request) => authenticator.authenticate(request),
+      // Every request runs with its credential's permissions and those of its principal's roles.
+      authenticate: async (request) => roles.resolve(await authenticator.authenticate(request)),
     });
     registerHealthRoutes(app, { metrics, ready: () => stores.ping(), version: RUNTIME_VERSION });
     registerAgentRoutes(app, { registry });
     registerAuthRoutes(app, { apiKeys, events });
+    registerRoleRoutes(app, {
+      roles,
+      apiKeys,
+      events,
+      ...(config.tls !== undefined && config.tls.clientAuth !== "none"
+        ? { certificatePrincipals: config.auth.mtls.principals }
+        : {}),
+    });
 
     const router = new Router({ lateResultHoldMs: 60_000 });
     const policy = openPolicy(config, logger, registry);
@@ -297,6 +336,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       pipeline,
       router,
       events,
+      roles,
       metrics,
       logger,
       signingKey,

@@ -47,6 +47,57 @@ export function parseDuration(text: string): number {
   return Number(match[1]) * unit;
 }
 
+type WireRoleChange = { principal: string; role: string; changed: boolean; roles: string[] };
+type WireAssignment = { principal: string; role: string; assigned_at: string; assigned_by: string };
+type WireRoleDefinition = {
+  name: string;
+  description: string;
+  permissions: string[];
+  effective_permissions: string[];
+  source: string;
+};
+type WireWhoami = {
+  id: string;
+  kind: string;
+  method: string;
+  permissions: string[];
+  roles?: string[];
+  permission?: string;
+  allowed?: boolean;
+};
+type WireCheck = {
+  principal: string;
+  permission: string;
+  allowed: boolean;
+  roles: string[];
+  by_roles: boolean;
+  granted_by_roles: string[];
+  credentials: (
+    | { type: "api_key"; id: string; name: string; allowed: boolean }
+    | { type: "certificate"; allowed: boolean }
+  )[];
+};
+
+const yesNo = (allowed: boolean): string => (allowed ? "yes" : "no");
+
+/** The human form of a permission check, one fact a line. */
+function checkText(check: WireCheck): string {
+  const lines = [
+    `${yesNo(check.allowed)}: ${check.principal} ${check.allowed ? "may" : "may not"} ${check.permission}`,
+  ];
+  lines.push(
+    `  roles: ${check.roles.join(", ") || "none"}${check.by_roles ? ` (granted by ${check.granted_by_roles.join(", ") || "their combination"})` : ""}`,
+  );
+  for (const credential of check.credentials) {
+    lines.push(
+      credential.type === "api_key"
+        ? `  api key ${credential.id} (${credential.name}): ${yesNo(credential.allowed)}`
+        : `  client certificate: ${yesNo(credential.allowed)}`,
+    );
+  }
+  return lines.join("\n");
+}
+
 type WireKey = { kid: string; state: string; created_at: string; not_after: string | null };
 type WireAgent = { id: string; version: string | null; serves: string[]; keys?: WireKey[] };
 
@@ -140,7 +191,9 @@ export function registerRemoteCommands(program: Command): void {
     print(options, key, () => `revoked ${key.kid}`);
   });
 
-  const auth = program.command("auth").description("Manage API keys in a running runtime");
+  const auth = program
+    .command("auth")
+    .description("Manage API keys and role assignments in a running runtime");
 
   withRemoteOptions(
     auth
@@ -201,16 +254,121 @@ export function registerRemoteCommands(program: Command): void {
     },
   );
 
-  withRemoteOptions(auth.command("check").description("Show who the runtime thinks you are")).action(
-    async (options: RemoteOptions) => {
-      const me = await remote(options, (call) =>
-        call<{ id: string; kind: string; method: string; permissions: string[] }>("GET", "/v1/auth/whoami"),
+  withRemoteOptions(
+    auth
+      .command("assign-role")
+      .description("Give a principal a role (you may only give roles within your own permissions)")
+      .requiredOption("--principal <id>", "the bare id of the principal (e.g. alice)")
+      .requiredOption("--role <role>", "a role: viewer, developer, operator, or one from roles.yaml"),
+  ).action(async (options: RemoteOptions & { principal: string; role: string }) => {
+    const change = await remote(options, (call) =>
+      call<WireRoleChange>("POST", "/v1/auth/roles", { principal: options.principal, role: options.role }),
+    );
+    print(
+      options,
+      change,
+      () =>
+        `${change.changed ? "assigned" : "already assigned"} ${change.role} to ${change.principal}; roles: ${change.roles.join(", ")}`,
+    );
+  });
+
+  withRemoteOptions(
+    auth
+      .command("unassign-role")
+      .description("Take a role away from a principal; its next request no longer has it")
+      .requiredOption("--principal <id>", "the bare id of the principal")
+      .requiredOption("--role <role>", "the role to take away"),
+  ).action(async (options: RemoteOptions & { principal: string; role: string }) => {
+    const change = await remote(options, (call) =>
+      call<WireRoleChange>("POST", "/v1/auth/roles/revoke", {
+        principal: options.principal,
+        role: options.role,
+      }),
+    );
+    print(
+      options,
+      change,
+      () =>
+        `${change.changed ? `unassigned ${change.role} from ${change.principal}` : `${change.principal} did not hold ${change.role}`}; roles: ${change.roles.join(", ") || "none"}`,
+    );
+  });
+
+  withRemoteOptions(
+    auth
+      .command("list-roles")
+      .description("List role assignments, or with --definitions the roles and what they grant")
+      .option("--principal <id>", "only this principal's roles")
+      .option("--role <role>", "only who holds this role")
+      .option("--definitions", "show the roles in effect (built-in and roles.yaml) instead", false),
+  ).action(async (options: RemoteOptions & { principal?: string; role?: string; definitions: boolean }) => {
+    if (options.definitions) {
+      const { roles } = await remote(options, (call) =>
+        call<{ roles: WireRoleDefinition[] }>("GET", "/v1/auth/roles/definitions"),
       );
-      print(
-        options,
-        me,
-        () => `${me.id} (${me.kind}, via ${me.method}); permissions: ${me.permissions.join(", ") || "none"}`,
+      print(options, roles, () =>
+        roles
+          .map((role) => `${role.name.padEnd(16)} ${role.permissions.join(", ")}  (${role.source})`)
+          .join("\n"),
       );
-    },
-  );
+      return;
+    }
+    const query = new URLSearchParams({
+      ...(options.principal === undefined ? {} : { principal: options.principal }),
+      ...(options.role === undefined ? {} : { role: options.role }),
+    }).toString();
+    const { assignments } = await remote(options, (call) =>
+      call<{ assignments: WireAssignment[] }>("GET", `/v1/auth/roles${query === "" ? "" : `?${query}`}`),
+    );
+    print(options, assignments, () =>
+      assignments.length === 0
+        ? "no role assignments"
+        : assignments
+            .map((a) => `${a.principal.padEnd(24)} ${a.role.padEnd(16)} ${a.assigned_at} by ${a.assigned_by}`)
+            .join("\n"),
+    );
+  });
+
+  withRemoteOptions(
+    auth
+      .command("check")
+      .description(
+        "Show who the runtime thinks you are; with --permission, whether you hold it; with --principal, what that principal may do (exits 1 when not allowed)",
+      )
+      .option("--principal <id>", "check this principal instead of yourself (needs auth:read)")
+      .option("--permission <permission>", "the permission to check, e.g. agent:deploy or keys:*"),
+  ).action(async (options: RemoteOptions & { principal?: string; permission?: string }) => {
+    if (options.principal === undefined) {
+      const query =
+        options.permission === undefined
+          ? ""
+          : `?${new URLSearchParams({ permission: options.permission }).toString()}`;
+      const me = await remote(options, (call) => call<WireWhoami>("GET", `/v1/auth/whoami${query}`));
+      const who = `${me.id} (${me.kind}, via ${me.method}); roles: ${(me.roles ?? []).join(", ") || "none"}; permissions: ${me.permissions.join(", ") || "none"}`;
+      print(options, me, () =>
+        me.allowed === undefined
+          ? who
+          : `${yesNo(me.allowed)}: you ${me.allowed ? "may" : "may not"} ${me.permission}\n${who}`,
+      );
+      if (me.allowed === false) process.exitCode = 1;
+      return;
+    }
+    const principal = options.principal;
+    if (options.permission === undefined) {
+      const { assignments } = await remote(options, (call) =>
+        call<{ assignments: WireAssignment[] }>(
+          "GET",
+          `/v1/auth/roles?${new URLSearchParams({ principal }).toString()}`,
+        ),
+      );
+      const roles = assignments.map((a) => a.role);
+      print(options, { principal, roles }, () => `${principal}; roles: ${roles.join(", ") || "none"}`);
+      return;
+    }
+    const permission = options.permission;
+    const check = await remote(options, (call) =>
+      call<WireCheck>("GET", `/v1/auth/check?${new URLSearchParams({ principal, permission }).toString()}`),
+    );
+    print(options, check, () => checkText(check));
+    if (!check.allowed) process.exitCode = 1;
+  });
 }

@@ -3,8 +3,8 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { SignetError, isAgentId } from "@signet/protocol";
 import type { ApiKeyRecord, ApiKeyStore, PrincipalKind, StoreContext } from "../store/types.js";
 import { type AuthFailure, authFailure } from "./auth-failure.js";
-import { isPermission, isPrincipalKind } from "./principal-checks.js";
-import type { Principal } from "./principal.js";
+import { isPrincipalKind } from "./principal-checks.js";
+import { type Principal, isPermissionGrant } from "./principal.js";
 
 /** Every API key starts with this, so secret scanners and people can recognise one. */
 export const API_KEY_PREFIX = "sgk_";
@@ -117,7 +117,10 @@ export interface NewApiKey {
   /** The bare id the key authenticates as. */
   readonly principal: string;
   readonly kind: PrincipalKind;
-  /** Permissions from PERMISSIONS; an empty list is allowed (the key identifies but grants nothing). */
+  /**
+   * Permissions from PERMISSIONS, or wildcards over a family (`keys:*`); an empty list is allowed (the
+   * key identifies but grants nothing, unless its principal is assigned roles).
+   */
   readonly permissions: readonly string[];
   /** Lifetime in ms; omitted means the key lives until revoked. */
   readonly expiresInMs?: number;
@@ -156,7 +159,7 @@ export async function createApiKey(
   if (!isAgentId(input.principal)) throw invalid("principal: must be a bare id such as `alice`");
   if (!isPrincipalKind(input.kind)) throw invalid("kind: must be agent, user or service");
   if (!Array.isArray(input.permissions)) throw invalid("permissions: must be a list");
-  const unknown = input.permissions.filter((permission) => !isPermission(permission));
+  const unknown = input.permissions.filter((permission) => !isPermissionGrant(permission));
   // A typo such as `agent:deplyo` would otherwise grant nothing silently, or be read as granting.
   if (unknown.length > 0) throw invalid(`permissions: unknown ${unknown.map(String).join(", ")}`);
   const { expiresInMs } = input;

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
 import { parse as parseYaml } from "yaml";
+import { isPermissionGrant } from "../auth/principal.js";
 import type { PrincipalKind } from "../store/types.js";
 import { interpolateDeep } from "./interpolate.js";
 import { CONFIG_SCHEMA } from "./schema.js";
@@ -63,6 +64,16 @@ export interface RuntimeConfig {
     readonly callTimeoutMs: number;
     readonly maxInFlight: number;
     readonly heartbeatMs: number;
+  };
+  /**
+   * Roles for the admin API. `rolesFile` defaults to DATA_DIR/roles.yaml, which may be absent (the
+   * built-in roles apply); a file named explicitly must exist. Role assignments read from the store are
+   * cached for `cacheTtlMs` (changes through this runtime apply at once, other instances' within it).
+   */
+  readonly rbac: {
+    readonly rolesFile: string;
+    readonly rolesFileRequired: boolean;
+    readonly cacheTtlMs: number;
   };
   /** Policy files (`*.yaml`) in `dir`; reloaded on change when `watch`. */
   readonly policy: { readonly dir: string; readonly watch: boolean; readonly debounceMs: number };
@@ -201,9 +212,27 @@ export function loadConfig(options: {
     throw new ConfigError((validate.errors ?? []).map((error) => `${file}: ${describeError(error)}`));
   }
   const config = resolveConfig(raw, dataDir);
+  const unknownGrants = unknownCertificateGrants(config).map((problem) => `${file}: ${problem}`);
+  if (unknownGrants.length > 0) throw new ConfigError(unknownGrants);
   const problems = productionProblems(config);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * Certificate principals' permissions must be ones the runtime knows (or `*`, `FAMILY:*`): a typo would
+ * otherwise grant nothing silently, and a wildcard over an unknown family would grant nothing either.
+ */
+function unknownCertificateGrants(config: RuntimeConfig): string[] {
+  const problems: string[] = [];
+  for (const [id, entry] of Object.entries(config.auth.mtls.principals)) {
+    entry.permissions.forEach((grant, index) => {
+      if (!isPermissionGrant(grant)) {
+        problems.push(`auth.mtls.principals.${id}.permissions[${index}]: unknown permission "${grant}"`);
+      }
+    });
+  }
+  return problems;
 }
 
 function str(section: Record<string, unknown> | undefined, key: string): string | undefined {
@@ -302,6 +331,11 @@ function resolveConfig(raw: Raw, dataDir: string): RuntimeConfig {
       maxDepth: num(raw.envelopes, "max_depth", 64),
       freshnessWindowMs: num(raw.envelopes, "freshness_window_ms", 60_000),
       idempotencyRetentionMs: num(raw.envelopes, "idempotency_retention_ms", 24 * 3600 * 1000),
+    },
+    rbac: {
+      rolesFile: at(str(raw.rbac, "roles_file") ?? "roles.yaml"),
+      rolesFileRequired: str(raw.rbac, "roles_file") !== undefined,
+      cacheTtlMs: num(raw.rbac, "cache_ttl_ms", 5_000),
     },
     policy: {
       dir: at(str(raw.policy, "dir") ?? "policies"),

@@ -121,6 +121,14 @@ export const CONFIG_SCHEMA = {
         debounce_ms: { type: "integer", minimum: 10, maximum: 60_000 },
       },
     },
+    rbac: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        roles_file: { type: "string", minLength: 1 },
+        cache_ttl_ms: { type: "integer", minimum: 0, maximum: 300_000 },
+      },
+    },
     routing: {
       type: "object",
       additionalProperties: false,

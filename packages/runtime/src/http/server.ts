@@ -11,10 +11,38 @@ import type { RuntimeMetrics } from "../telemetry/metrics.js";
 import { peerPrincipal } from "../tls/peer-identity.js";
 import { installErrorHandling, sendError } from "./errors.js";
 
-/** Per-route options: public routes skip authentication; others may require a permission. */
+/**
+ * Per-route options: public routes skip authentication; every other route authenticates, and an admin
+ * route names the permission it needs. A route that needs only an authenticated principal (whoami, the
+ * envelope and connect routes, which the pipeline guards itself) may say so with `authenticated`.
+ * test/http/route-guards.test.ts walks every registered route, so a new route without a guard fails it.
+ */
 export interface RouteGuard {
   readonly public?: boolean;
   readonly permission?: Permission;
+  readonly authenticated?: boolean;
+}
+
+/** A route as registered, with its guard: what the route-guard test walks. */
+export interface RegisteredRoute {
+  readonly method: string;
+  readonly url: string;
+  readonly guard?: RouteGuard;
+  readonly websocket: boolean;
+}
+
+// Filled by an onRoute hook installed before any route exists, so it sees routes registered in
+// encapsulated plugins too.
+const routeTables = new WeakMap<FastifyInstance, RegisteredRoute[]>();
+
+/**
+ * Every route registered on an app built by createHttpServer, in registration order (HEAD routes
+ * fastify adds for GET routes included).
+ *
+ * Example: `for (const route of registeredRoutes(runtime.app)) console.log(route.method, route.url)`.
+ */
+export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
+  return routeTables.get(app) ?? [];
 }
 
 declare module "fastify" {
@@ -59,6 +87,21 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     ...(options.https === undefined ? {} : { https: options.https }),
   }) as unknown as FastifyInstance;
 
+  const routes: RegisteredRoute[] = [];
+  routeTables.set(app, routes);
+  app.addHook("onRoute", (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const guard = route.config?.guard;
+    for (const method of methods) {
+      routes.push({
+        method: String(method),
+        url: route.url,
+        ...(guard === undefined ? {} : { guard }),
+        websocket: (route as { websocket?: boolean }).websocket === true,
+      });
+    }
+  });
+
   app.decorateRequest("principal", null);
   app.decorateRequest("rawBody", null);
 
@@ -100,10 +143,12 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
         insecure: config.server.insecure,
       });
     } catch (error) {
-      metrics.refusals.inc({ code: "UNAUTHENTICATED" });
+      // UNAUTHENTICATED, or UNAVAILABLE when keys, JWKS or role assignments could not be read.
+      const refusal = error instanceof SignetError ? error : new SignetError("UNAUTHENTICATED");
+      metrics.refusals.inc({ code: refusal.code });
       // A refused upgrade (or any refused request) must not keep its connection: close it.
       void reply.header("connection", "close");
-      return sendError(reply, error instanceof SignetError ? error : new SignetError("UNAUTHENTICATED"));
+      return sendError(reply, refusal);
     }
     if (guard?.permission !== undefined && !hasPermission(request.principal, guard.permission)) {
       metrics.refusals.inc({ code: "FORBIDDEN" });

@@ -11,6 +11,8 @@ import type {
   EventQuery,
   EventRecord,
   MessageRecord,
+  RoleAssignmentQuery,
+  RoleAssignmentRecord,
   StoreContext,
   Stores,
 } from "./types.js";
@@ -94,6 +96,8 @@ export function createMemoryStores(): Stores {
   let lastSeq = 0;
   const messages: BySender<HeldMessage> = new Map();
   const nonces: BySender<HeldNonce> = new Map();
+  // Keyed by principal, then role: no separator for a crafted id to forge.
+  const roleAssignments = new Map<string, Map<string, RoleAssignmentRecord>>();
   let open = true;
 
   // Runs `work` synchronously, so each call is atomic, and turns a throw into a rejection.
@@ -275,6 +279,44 @@ export function createMemoryStores(): Stores {
           return message && toMessage(message);
         }),
       prune: (now: number) => run(() => pruneExpired(messages, now) + pruneExpired(nonces, now)),
+    },
+
+    roles: {
+      assignRole: (assignment: RoleAssignmentRecord, _ctx: StoreContext) =>
+        run(() => {
+          let held = roleAssignments.get(assignment.principal);
+          if (held === undefined) {
+            held = new Map();
+            roleAssignments.set(assignment.principal, held);
+          }
+          // The first assignment stands: assigning again changes neither its time nor its author.
+          if (held.has(assignment.role)) return false;
+          held.set(assignment.role, snapshot(assignment));
+          return true;
+        }),
+      unassignRole: (principal: string, role: string, _ctx: StoreContext) =>
+        run(() => {
+          const held = roleAssignments.get(principal);
+          if (held?.delete(role) !== true) return false;
+          if (held.size === 0) roleAssignments.delete(principal);
+          return true;
+        }),
+      listRoleAssignments: (query: RoleAssignmentQuery = {}) =>
+        run(() => {
+          const principals =
+            query.principal === undefined
+              ? [...roleAssignments.keys()]
+              : roleAssignments.has(query.principal)
+                ? [query.principal]
+                : [];
+          const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+          return principals.sort(byCodeUnit).flatMap((principal) =>
+            [...roleAssignments.get(principal)!.values()]
+              .filter((assignment) => query.role === undefined || assignment.role === query.role)
+              .sort((a, b) => byCodeUnit(a.role, b.role))
+              .map(snapshot),
+          );
+        }),
     },
 
     ping: () => Promise.resolve(open),

@@ -18,6 +18,8 @@ import type {
   EventRecord,
   MessageRecord,
   PrincipalKind,
+  RoleAssignmentQuery,
+  RoleAssignmentRecord,
   StoreContext,
   Stores,
 } from "./types.js";
@@ -80,6 +82,13 @@ interface EventRow {
   outcome: EventRecord["outcome"];
   code: string | null;
   details: string;
+}
+
+interface RoleAssignmentRow {
+  principal: string;
+  role: string;
+  assigned_at: number;
+  assigned_by: string;
 }
 
 interface ReplayMessageRow {
@@ -150,6 +159,15 @@ function toEvent(row: EventRow): EventRecord {
     outcome: row.outcome,
     ...present("code", row.code),
     details: JSON.parse(row.details) as Record<string, unknown>,
+  };
+}
+
+function toRoleAssignment(row: RoleAssignmentRow): RoleAssignmentRecord {
+  return {
+    principal: row.principal,
+    role: row.role,
+    assignedAt: row.assigned_at,
+    assignedBy: row.assigned_by,
   };
 }
 
@@ -298,6 +316,37 @@ function createStores(db: Database.Database): Stores {
     byType: { ASC: eventQuery("type = @type AND", "ASC"), DESC: eventQuery("type = @type AND", "DESC") },
   };
   const ping = db.prepare<[], number>("SELECT 1").pluck();
+
+  // The first assignment stands: assigning again changes neither its time nor its author.
+  const insertRoleAssignment = db.prepare<RoleAssignmentRow>(`
+    INSERT INTO role_assignments (principal, role, assigned_at, assigned_by)
+    VALUES (@principal, @role, @assigned_at, @assigned_by)
+    ON CONFLICT (principal, role) DO NOTHING
+  `);
+  const deleteRoleAssignment = db.prepare<[string, string]>(
+    "DELETE FROM role_assignments WHERE principal = ? AND role = ?",
+  );
+  // One fixed query per filter, each able to use the primary key or role_assignments_by_role.
+  const selectRoleAssignments = {
+    all: db.prepare<[], RoleAssignmentRow>("SELECT * FROM role_assignments ORDER BY principal, role"),
+    byPrincipal: db.prepare<[string], RoleAssignmentRow>(
+      "SELECT * FROM role_assignments WHERE principal = ? ORDER BY role",
+    ),
+    byRole: db.prepare<[string], RoleAssignmentRow>(
+      "SELECT * FROM role_assignments WHERE role = ? ORDER BY principal",
+    ),
+    byBoth: db.prepare<[string, string], RoleAssignmentRow>(
+      "SELECT * FROM role_assignments WHERE principal = ? AND role = ?",
+    ),
+  };
+  const listRoleAssignmentRows = (query: RoleAssignmentQuery): RoleAssignmentRow[] => {
+    const { principal, role } = query;
+    if (principal !== undefined && role !== undefined)
+      return selectRoleAssignments.byBoth.all(principal, role);
+    if (principal !== undefined) return selectRoleAssignments.byPrincipal.all(principal);
+    if (role !== undefined) return selectRoleAssignments.byRole.all(role);
+    return selectRoleAssignments.all.all();
+  };
 
   // Replay: an expired row counts as gone (`expires_at < now`) whether or not prune has run yet.
   const selectLiveMessage = db.prepare<[string, string, number], ReplayMessageRow>(
@@ -550,6 +599,23 @@ function createStores(db: Database.Database): Stores {
           return row && toMessage(row);
         }),
       prune: (now: number) => run(() => pruneExpired.immediate(now)),
+    },
+
+    roles: {
+      assignRole: (assignment: RoleAssignmentRecord, _ctx: StoreContext) =>
+        run(
+          () =>
+            insertRoleAssignment.run({
+              principal: assignment.principal,
+              role: assignment.role,
+              assigned_at: assignment.assignedAt,
+              assigned_by: assignment.assignedBy,
+            }).changes === 1,
+        ),
+      unassignRole: (principal: string, role: string, _ctx: StoreContext) =>
+        run(() => deleteRoleAssignment.run(principal, role).changes === 1),
+      listRoleAssignments: (query: RoleAssignmentQuery = {}) =>
+        run(() => listRoleAssignmentRows(query).map(toRoleAssignment)),
     },
 
     ping: () => {

@@ -66,6 +66,21 @@ export interface ApiKeyRecord {
   readonly revokedAt?: number;
 }
 
+/** A role held by a principal (RBAC for the admin API). One row per (principal, role). */
+export interface RoleAssignmentRecord {
+  /** The bare id of the principal holding the role. */
+  readonly principal: string;
+  readonly role: string;
+  readonly assignedAt: number;
+  readonly assignedBy: string;
+}
+
+/** Which assignments to list; both fields narrow, neither means every assignment. */
+export interface RoleAssignmentQuery {
+  readonly principal?: string;
+  readonly role?: string;
+}
+
 /** A recorded event: authentication failures, registry and key changes, admin actions. */
 export interface EventRecord {
   /** Assigned by the store on append, strictly increasing. */
@@ -112,6 +127,22 @@ export interface ApiKeyStore {
   revokeApiKey(id: string, at: number, ctx: StoreContext): Promise<ApiKeyRecord | undefined>;
 }
 
+export interface RoleStore {
+  /**
+   * Assigns a role. Resolves to true when the principal did not hold it; false when it did, in which
+   * case the stored assignment (its time and who made it) stays as it was.
+   */
+  assignRole(assignment: RoleAssignmentRecord, ctx: StoreContext): Promise<boolean>;
+  /** Removes one assignment. Resolves to true when there was one to remove. */
+  unassignRole(principal: string, role: string, ctx: StoreContext): Promise<boolean>;
+  /**
+   * Assignments matching the query, ordered by principal, then role.
+   *
+   * Example: `(await stores.roles.listRoleAssignments({ principal: "alice" })).map((a) => a.role)`.
+   */
+  listRoleAssignments(query?: RoleAssignmentQuery): Promise<RoleAssignmentRecord[]>;
+}
+
 export interface EventStore {
   /** Appends an event and returns its sequence number. */
   appendEvent(event: EventRecord): Promise<number>;
@@ -133,6 +164,7 @@ export interface Stores {
   readonly apiKeys: ApiKeyStore;
   readonly events: EventStore;
   readonly replay: ReplayStore;
+  readonly roles: RoleStore;
   /** True when the backing database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -11,6 +11,10 @@ import { type Runtime, createRuntime } from "../../src/runtime.js";
 import { openStores } from "../../src/store/open.js";
 import { type DevCertificatePaths, createDevCertificates } from "../../src/tls/dev-certs.js";
 
+/** Allows everything: for tests whose subject is not policy. */
+export const TEST_POLICY =
+  'version: 1\nrules:\n  - id: test-allow-all\n    effect: allow\n    principals: ["*"]\n    actions: ["*"]\n    resources: ["*"]\n';
+
 export interface RuntimeFixture {
   readonly dir: string;
   readonly runtime: Runtime;
@@ -30,8 +34,11 @@ export interface FixtureOptions {
   readonly clientIds?: readonly string[];
   /** Listen on a real port (default) or only build the app for `inject`. */
   readonly listen?: boolean;
-  /** Policy files to write into DATA_DIR/policies (name → YAML); without it there is no policy directory. */
-  readonly policies?: Readonly<Record<string, string>>;
+  /**
+   * Policy files to write into DATA_DIR/policies (name → YAML). Default: one rule allowing everything,
+   * so tests of other steps are not decided by policy; `null` writes no policy directory at all.
+   */
+  readonly policies?: Readonly<Record<string, string>> | null;
 }
 
 /** Creates a data directory the way `signet init` does, then starts a runtime from it on port 0. */
@@ -45,10 +52,10 @@ export async function startRuntime(options: FixtureOptions = {}): Promise<Runtim
       clientIds: ["admin", ...(options.clientIds ?? [])],
     });
     mkdirSync(join(dir, "keys"));
-    if (options.policies !== undefined) {
+    if (options.policies !== null) {
       mkdirSync(join(dir, "policies"));
-      for (const [name, yaml] of Object.entries(options.policies))
-        writeFileSync(join(dir, "policies", name), yaml);
+      const policies = options.policies ?? { "test-allow-all.yaml": TEST_POLICY };
+      for (const [name, yaml] of Object.entries(policies)) writeFileSync(join(dir, "policies", name), yaml);
     }
     writeFileSync(join(dir, "keys", "runtime.key"), Ed25519PrivateKey.generate().toPem(), { mode: 0o600 });
     writeFileSync(

@@ -72,7 +72,7 @@ describe("POST /v1/envelopes", () => {
     expect(receipt.request).toEqual({ from: "alice", id: request.envelope.id, hash: request.hash });
     expect(receipt.result).toMatchObject({ from: "db-bot", hash: verified.hash, status: "ok" });
     expect(receipt.duplicate).toBe(false);
-    expect(receipt.rules).toEqual(["builtin:allow-registered"]);
+    expect(receipt.rules).toEqual(["test-allow-all"]);
     expect(tool.calls).toBe(1);
 
     // The decision and the result are both in the record, with both agents' signatures.

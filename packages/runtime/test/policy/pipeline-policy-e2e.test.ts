@@ -154,7 +154,7 @@ describe("agent definitions compile into policy", () => {
 
 describe("starting without a policy", () => {
   it("production refuses to start without a policy directory; a bad policy file stops any start", async () => {
-    const fx2 = await startRuntime({ listen: false });
+    const fx2 = await startRuntime({ listen: false, policies: null });
     try {
       await fx2.runtime.stop();
       const production = loadConfig({ dataDir: fx2.dir, env: { SIGNET_ENV: "production" } });

@@ -8,6 +8,7 @@ import type {
   ApiKeyRecord,
   EventRecord,
   MessageRecord,
+  RoleAssignmentRecord,
   StoreContext,
   Stores,
 } from "../../src/store/types.js";
@@ -64,6 +65,10 @@ function event(overrides: Partial<EventRecord> = {}): EventRecord {
     details: { reason: "mac", attempts: [1, 2] },
     ...overrides,
   };
+}
+
+function assignment(overrides: Partial<RoleAssignmentRecord> = {}): RoleAssignmentRecord {
+  return { principal: "alice", role: "developer", assignedAt: 1_000, assignedBy: "admin", ...overrides };
 }
 
 // Replay requests: a 1 s window and 5 s retention, judged at t = 100 s unless a test says otherwise.
@@ -339,6 +344,84 @@ export function runStoreContract(name: string, open: () => Promise<Stores>): voi
       it("returns undefined when revoking an unknown key, and creates nothing", async () => {
         expect(await stores.apiKeys.revokeApiKey("nope", 5_000, ctx)).toBeUndefined();
         expect(await stores.apiKeys.listApiKeys()).toEqual([]);
+      });
+    });
+
+    describe("role assignments", () => {
+      it("lists nothing at first", async () => {
+        expect(await stores.roles.listRoleAssignments()).toEqual([]);
+        expect(await stores.roles.listRoleAssignments({ principal: "alice" })).toEqual([]);
+        expect(await stores.roles.listRoleAssignments({ role: "developer" })).toEqual([]);
+      });
+
+      it("assigns a role once: assigning again answers false and keeps the first assignment", async () => {
+        expect(await stores.roles.assignRole(assignment(), ctx)).toBe(true);
+        expect(
+          await stores.roles.assignRole(assignment({ assignedAt: 9_000, assignedBy: "mallory" }), ctx),
+        ).toBe(false);
+        expect(await stores.roles.listRoleAssignments({ principal: "alice" })).toEqual([assignment()]);
+      });
+
+      it("lists by principal (by role name), by role (by principal), by both, and all", async () => {
+        await stores.roles.assignRole(assignment({ principal: "carol", role: "viewer" }), ctx);
+        await stores.roles.assignRole(assignment({ role: "viewer" }), ctx);
+        await stores.roles.assignRole(assignment({ role: "operator", assignedAt: 2_000 }), ctx);
+        await stores.roles.assignRole(assignment({ principal: "bob" }), ctx);
+        await stores.roles.assignRole(assignment(), ctx);
+
+        const pairs = (list: RoleAssignmentRecord[]) => list.map((a) => `${a.principal}/${a.role}`);
+        expect(pairs(await stores.roles.listRoleAssignments())).toEqual([
+          "alice/developer",
+          "alice/operator",
+          "alice/viewer",
+          "bob/developer",
+          "carol/viewer",
+        ]);
+        expect(pairs(await stores.roles.listRoleAssignments({ principal: "alice" }))).toEqual([
+          "alice/developer",
+          "alice/operator",
+          "alice/viewer",
+        ]);
+        expect(pairs(await stores.roles.listRoleAssignments({ role: "viewer" }))).toEqual([
+          "alice/viewer",
+          "carol/viewer",
+        ]);
+        expect(await stores.roles.listRoleAssignments({ principal: "alice", role: "operator" })).toEqual([
+          assignment({ role: "operator", assignedAt: 2_000 }),
+        ]);
+        expect(await stores.roles.listRoleAssignments({ principal: "bob", role: "viewer" })).toEqual([]);
+        expect(await stores.roles.listRoleAssignments({ principal: "nobody" })).toEqual([]);
+      });
+
+      it("unassigns one assignment, answering whether there was one, and touches no other", async () => {
+        await stores.roles.assignRole(assignment(), ctx);
+        await stores.roles.assignRole(assignment({ role: "viewer" }), ctx);
+        await stores.roles.assignRole(assignment({ principal: "bob" }), ctx);
+
+        expect(await stores.roles.unassignRole("alice", "developer", ctx)).toBe(true);
+        expect(await stores.roles.unassignRole("alice", "developer", ctx)).toBe(false);
+        expect(await stores.roles.unassignRole("nobody", "developer", ctx)).toBe(false);
+        expect(await stores.roles.listRoleAssignments()).toEqual([
+          assignment({ role: "viewer" }),
+          assignment({ principal: "bob" }),
+        ]);
+
+        // A role removed and given again is a new assignment, with its new time and author.
+        expect(
+          await stores.roles.assignRole(assignment({ assignedAt: 5_000, assignedBy: "root" }), ctx),
+        ).toBe(true);
+        expect(await stores.roles.listRoleAssignments({ principal: "alice", role: "developer" })).toEqual([
+          assignment({ assignedAt: 5_000, assignedBy: "root" }),
+        ]);
+      });
+
+      it("keeps principals apart even when one id is a prefix of another", async () => {
+        await stores.roles.assignRole(assignment({ principal: "al" }), ctx);
+        await stores.roles.assignRole(assignment({ principal: "alice", role: "viewer" }), ctx);
+        expect(await stores.roles.listRoleAssignments({ principal: "al" })).toEqual([
+          assignment({ principal: "al" }),
+        ]);
+        expect(await stores.roles.unassignRole("al", "viewer", ctx)).toBe(false);
       });
     });
 
@@ -844,6 +927,16 @@ export function runStoreContract(name: string, open: () => Promise<Stores>): voi
         });
       });
 
+      it("role assignments: changing a result or the input changes nothing stored", async () => {
+        const input = assignment();
+        await stores.roles.assignRole(input, ctx);
+        scribble(input);
+        scribble(await stores.roles.listRoleAssignments());
+        scribble(await stores.roles.listRoleAssignments({ principal: "alice" }));
+
+        expect(await stores.roles.listRoleAssignments()).toEqual([assignment()]);
+      });
+
       it("events: changing a result or the input changes nothing stored", async () => {
         const input = event();
         const seq = await stores.events.appendEvent(input);
@@ -868,6 +961,8 @@ export function runStoreContract(name: string, open: () => Promise<Stores>): voi
         await expect(stores.events.appendEvents([])).rejects.toThrow();
         await expect(stores.replay.admit(admitRequest())).rejects.toThrow();
         await expect(stores.replay.prune(NOW)).rejects.toThrow();
+        await expect(stores.roles.assignRole(assignment(), ctx)).rejects.toThrow();
+        await expect(stores.roles.listRoleAssignments()).rejects.toThrow();
         await expect(stores.close()).resolves.toBeUndefined();
       });
     });

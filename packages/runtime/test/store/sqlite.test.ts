@@ -110,6 +110,38 @@ describe("SQLite store", () => {
     expect(next).toBeGreaterThan(seq);
   });
 
+  describe("role assignments", () => {
+    const assignment = { principal: "alice", role: "operator", assignedAt: 5, assignedBy: "admin" };
+
+    it("keeps assignments across close and reopen, and shares them with another instance", async () => {
+      const first = open();
+      const other = open();
+      expect(await first.roles.assignRole(assignment, ctx)).toBe(true);
+      expect(await other.roles.listRoleAssignments({ principal: "alice" })).toEqual([assignment]);
+      await first.close();
+      const second = open();
+      expect(await second.roles.listRoleAssignments()).toEqual([assignment]);
+      expect(await second.roles.assignRole(assignment, ctx)).toBe(false);
+    });
+
+    it("upgrades a database written before role assignments existed, keeping what it held", async () => {
+      const db = raw();
+      migrateSqlite(
+        db,
+        SQLITE_MIGRATIONS.filter((migration) => migration.version < 3),
+      );
+      db.prepare(
+        "INSERT INTO api_keys (id, name, principal, kind, permissions, hash, created_at, created_by) VALUES ('k1', 'n', 'alice', 'user', '[\"auth:keys\"]', ?, 1, 'x')",
+      ).run("f".repeat(64));
+      db.close();
+
+      const upgraded = open();
+      expect((await upgraded.apiKeys.getApiKey("k1"))?.permissions).toEqual(["auth:keys"]);
+      expect(await upgraded.roles.assignRole(assignment, ctx)).toBe(true);
+      expect(await upgraded.roles.listRoleAssignments({ role: "operator" })).toEqual([assignment]);
+    });
+  });
+
   describe("replay across restarts and instances", () => {
     const request = (id: string, nonce: string) => ({
       sender: "alice",

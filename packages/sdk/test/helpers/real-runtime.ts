@@ -62,6 +62,9 @@ export interface RealRuntime {
   close(): Promise<void>;
 }
 
+const TEST_POLICY =
+  'version: 1\nrules:\n  - id: test-allow-all\n    effect: allow\n    principals: ["*"]\n    actions: ["*"]\n    resources: ["*"]\n';
+
 /** Creates a data directory the way `signet init` does and starts a runtime from it on port 0. */
 export async function startRealRuntime(options: RealRuntimeOptions = {}): Promise<RealRuntime> {
   const dir = mkdtempSync(join(tmpdir(), "signet-sdk-runtime-"));
@@ -76,6 +79,9 @@ export async function startRealRuntime(options: RealRuntimeOptions = {}): Promis
     const runtimeKey = Ed25519PrivateKey.generate();
     writeFileSync(join(dir, "keys", "runtime.key"), runtimeKey.toPem(), { mode: 0o600 });
     writeFileSync(join(dir, "keys", "runtime.pub"), runtimeKey.publicKey.toPem(), { mode: 0o644 });
+    // Policy is not what these tests are about: one rule allows everything.
+    mkdirSync(join(dir, "policies"));
+    writeFileSync(join(dir, "policies", "test-allow-all.yaml"), TEST_POLICY);
     writeFileSync(
       join(dir, "signet.yaml"),
       [

@@ -83,7 +83,7 @@ export function registerAgentRoutes(app: FastifyInstance, deps: { registry: Agen
     },
   );
 
-  app.get("/v1/agents", { config: { guard: { permission: "agent:read" } } }, async () => ({
+  app.get("/v1/agents", { config: { guard: { permission: "agent:list" } } }, async () => ({
     agents: (await registry.listAgents()).map((agent) => agentToWire(agent)),
   }));
 

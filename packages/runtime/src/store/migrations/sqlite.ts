@@ -126,6 +126,24 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       CREATE INDEX replay_nonces_by_expiry ON replay_nonces (expires_at);
     `,
   },
+  {
+    version: 3,
+    name: "role assignments",
+    sql: `
+      -- Which principal holds which role (RBAC for the admin API). Roles are defined in roles.yaml,
+      -- not here: an assignment of a role the file no longer defines stays, and grants nothing.
+      -- WITHOUT ROWID: small rows read by principal, which is the key's first column.
+      CREATE TABLE role_assignments (
+        principal   TEXT NOT NULL,
+        role        TEXT NOT NULL,
+        assigned_at INTEGER NOT NULL,
+        assigned_by TEXT NOT NULL,
+        PRIMARY KEY (principal, role)
+      ) STRICT, WITHOUT ROWID;
+      -- listRoleAssignments({ role }): who holds a role.
+      CREATE INDEX role_assignments_by_role ON role_assignments (role, principal);
+    `,
+  },
 ];
 
 /** Throws unless versions are positive integers in strictly increasing order: a build-time mistake. */
