@@ -157,12 +157,15 @@ function buildAuthenticator(
   });
 }
 
-/** The policy step: the policy directory when there is one, else (development only) a built-in allow. */
+/**
+ * The policy step: the policy directory's files plus agent definitions' rules, or (development only,
+ * without a directory) agent definitions' rules alone. Either way, default deny.
+ */
 function openPolicy(
   config: RuntimeConfig,
   logger: Logger,
   registry: AgentRegistry,
-): { live?: LivePolicy; engine?: PolicyEngine; watcher?: PolicyWatcher } {
+): { live: LivePolicy; engine: PolicyEngine; watcher?: PolicyWatcher } {
   const dir = config.policy.dir;
   if (!existsSync(dir)) {
     if (config.env === "production") {
@@ -287,7 +290,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     const router = new Router({ lateResultHoldMs: 60_000 });
     const policy = openPolicy(config, logger, registry);
     const pipeline = new InvocationPipeline({
-      ...(policy.engine === undefined ? {} : { policy: policy.engine }),
+      policy: policy.engine,
       registry,
       replay: stores.replay,
       events,

@@ -42,11 +42,11 @@ export interface RateLimiter {
 export const ACCEPT_ANY_PAYLOAD: PayloadValidator = { validate: () => undefined };
 
 /**
- * Until the policy engine exists, every authenticated, verified, fresh invocation of a tool some
- * registered agent may serve is allowed, and the decision says which built-in rule allowed it.
+ * The default when no policy engine is given: deny everything. The runtime always passes its
+ * compiled policy; this only keeps a pipeline built without one from failing open.
  */
-export const ALLOW_REGISTERED_TOOLS: PolicyEngine = {
-  decide: () => ({ effect: "allow", rules: ["builtin:allow-registered"], reason: "no policy configured" }),
+export const DENY_ALL: PolicyEngine = {
+  decide: () => ({ effect: "deny", rules: [], reason: "no policy engine configured" }),
 };
 
 /** Until rate limiting exists, nothing is limited. */

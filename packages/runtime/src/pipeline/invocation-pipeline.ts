@@ -22,7 +22,7 @@ import type { ReplayStore } from "../store/types.js";
 import type { RuntimeMetrics } from "../telemetry/metrics.js";
 import {
   ACCEPT_ANY_PAYLOAD,
-  ALLOW_REGISTERED_TOOLS,
+  DENY_ALL,
   type InvocationContext,
   NO_RATE_LIMIT,
   type PayloadValidator,
@@ -84,7 +84,7 @@ export class InvocationPipeline {
 
   constructor(private readonly deps: PipelineDependencies) {
     this.payload = deps.payload ?? ACCEPT_ANY_PAYLOAD;
-    this.policy = deps.policy ?? ALLOW_REGISTERED_TOOLS;
+    this.policy = deps.policy ?? DENY_ALL;
     this.limits = deps.limits ?? NO_RATE_LIMIT;
     this.now = deps.now ?? Date.now;
   }

@@ -41,20 +41,9 @@ export function explainRequest(body: unknown): PolicyRequest {
   };
 }
 
-export function registerPolicyRoutes(app: FastifyInstance, deps: { live: LivePolicy | undefined }): void {
+export function registerPolicyRoutes(app: FastifyInstance, deps: { live: LivePolicy }): void {
   app.post("/v1/policy/explain", { config: { guard: { permission: "policy:read" } } }, async (request) => {
     const policyRequest = explainRequest(request.body);
-    if (deps.live === undefined) {
-      return {
-        decision: {
-          effect: "allow",
-          rules: ["builtin:allow-registered"],
-          reason: "no policy directory (development)",
-        },
-        rules: [],
-        text: "no policy directory: every registered tool may be invoked (development only)",
-      };
-    }
     const explanation = explain(deps.live, policyRequest);
     return {
       decision: explanation.decision,
