@@ -100,7 +100,10 @@ export interface SqliteAuditLogOptions {
    * survives the process being killed, but the last commits before a power loss may roll back.
    */
   readonly synchronous?: "FULL" | "NORMAL";
-  /** Sign a checkpoint once this many entries are not yet anchored. Default 1000. */
+  /**
+   * Sign a checkpoint, in the same transaction, at the end of a batch that leaves at least this many
+   * entries not yet anchored (so a checkpoint's size is always a batch boundary). Default 1000.
+   */
   readonly checkpointEvery?: number;
   /** Sign a checkpoint this often (ms) when entries are not yet anchored; 0 turns it off. Default 1000. */
   readonly checkpointIntervalMs?: number;
