@@ -137,6 +137,20 @@ function errorBody(value: unknown): ErrorFrame["error"] {
   return { code: error.code, message: error.message };
 }
 
+/** The frames both sides may send: `error`, `ping` and `pong`. */
+function sharedFrame(frame: Record<string, unknown>): ErrorFrame | PingFrame | PongFrame {
+  if (frame.type === "error") {
+    only(frame, ["type", "call_id", "error"]);
+    return {
+      type: "error",
+      ...(frame.call_id === undefined ? {} : { call_id: callId(frame.call_id) }),
+      error: errorBody(frame.error),
+    };
+  }
+  only(frame, ["type", "ts"]);
+  return { type: frame.type === "ping" ? "ping" : "pong", ts: timestamp(frame.ts, "ts") };
+}
+
 /**
  * Parses and checks a frame an agent sent to the runtime. Anything else — unknown types, unknown
  * fields, bad values, oversized or non-strict JSON — is `INVALID_REQUEST`.
@@ -181,18 +195,10 @@ export function parseClientFrame(text: string | Uint8Array, limits: StrictJsonLi
       if (typeof frame.envelope !== "string") invalid("envelope");
       return { type: "result", call_id: callId(frame.call_id), envelope: frame.envelope };
     }
-    case "error": {
-      only(frame, ["type", "call_id", "error"]);
-      return {
-        type: "error",
-        ...(frame.call_id === undefined ? {} : { call_id: callId(frame.call_id) }),
-        error: errorBody(frame.error),
-      };
-    }
+    case "error":
     case "ping":
     case "pong":
-      only(frame, ["type", "ts"]);
-      return { type: frame.type, ts: timestamp(frame.ts, "ts") };
+      return sharedFrame(frame);
     default:
       return invalid("type");
   }
@@ -261,18 +267,10 @@ export function parseServerFrame(text: string | Uint8Array): ServerFrame {
         },
       };
     }
-    case "error": {
-      only(frame, ["type", "call_id", "error"]);
-      return {
-        type: "error",
-        ...(frame.call_id === undefined ? {} : { call_id: callId(frame.call_id) }),
-        error: errorBody(frame.error),
-      };
-    }
+    case "error":
     case "ping":
     case "pong":
-      only(frame, ["type", "ts"]);
-      return { type: frame.type, ts: timestamp(frame.ts, "ts") };
+      return sharedFrame(frame);
     case "key_revoked":
       only(frame, ["type", "agent", "kid"]);
       if (typeof frame.agent !== "string" || typeof frame.kid !== "string") invalid("key_revoked");

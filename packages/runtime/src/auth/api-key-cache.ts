@@ -10,6 +10,7 @@
 // while one made through another runtime instance sharing the database, or straight in the store, is
 // seen within `ttlMs`. A deployment that needs cross-instance revocation to be immediate sets `ttlMs: 0`.
 import type { ApiKeyRecord, ApiKeyStore, StoreContext } from "../store/types.js";
+import { createTtlCache } from "./ttl-cache.js";
 
 export interface ApiKeyCacheOptions {
   /** How long (ms) a record read from the store is trusted before it is read again. 0 turns caching off. */
@@ -31,11 +32,6 @@ export interface CachedApiKeyStore extends ApiKeyStore {
   clear(): void;
 }
 
-interface Entry {
-  readonly record: ApiKeyRecord;
-  readonly until: number;
-}
-
 /** A caller's own copy: ApiKeyRecord's only non-scalar field is `permissions`. */
 function copyOf(record: ApiKeyRecord): ApiKeyRecord {
   return { ...record, permissions: [...record.permissions] };
@@ -51,43 +47,21 @@ function copyOf(record: ApiKeyRecord): ApiKeyRecord {
  *  createAuthenticator({ apiKeys }); registerAuthRoutes(app, { apiKeys, events });`
  */
 export function createApiKeyCache(store: ApiKeyStore, options: ApiKeyCacheOptions): CachedApiKeyStore {
-  const { ttlMs, maxEntries } = options;
-  if (!Number.isSafeInteger(ttlMs) || ttlMs < 0) throw new TypeError("ttlMs must be a non-negative integer");
-  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
-    throw new TypeError("maxEntries must be a positive integer");
-  }
-  const clock = options.clock ?? (() => performance.now());
-  // A Map iterates in insertion order, so re-inserting on every hit keeps the least recently used first.
-  const entries = new Map<string, Entry>();
-  // Bumped by every invalidation. A lookup that started before one may have read the record as it was
-  // before the change, so it may answer its own caller but must not fill the cache.
-  let generation = 0;
-
-  const invalidate = (id: string): void => {
-    generation += 1;
-    entries.delete(id);
-  };
+  const cache = createTtlCache<ApiKeyRecord | undefined>(options);
+  const invalidate = (id: string): void => cache.invalidate(id);
 
   return {
     async getApiKey(id: string) {
-      if (ttlMs === 0) return store.getApiKey(id);
-      const now = clock();
-      const entry = entries.get(id);
-      if (entry !== undefined) {
-        entries.delete(id);
-        if (now < entry.until) {
-          entries.set(id, entry);
-          return copyOf(entry.record);
-        }
-      }
-      const startedAt = generation;
-      const record = await store.getApiKey(id);
-      if (record === undefined || startedAt !== generation) return record;
-      // A concurrent miss for the same id may have filled it already; replace it rather than evict another.
-      entries.delete(id);
-      if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string);
-      entries.set(id, { record: copyOf(record), until: now + ttlMs });
-      return record;
+      // Cached records are private copies; each caller gets its own.
+      const record = await cache.read(
+        id,
+        async () => {
+          const found = await store.getApiKey(id);
+          return found === undefined ? undefined : copyOf(found);
+        },
+        (found) => found !== undefined,
+      );
+      return record === undefined ? undefined : copyOf(record);
     },
     async revokeApiKey(id: string, at: number, ctx: StoreContext) {
       invalidate(id);
@@ -107,9 +81,6 @@ export function createApiKeyCache(store: ApiKeyStore, options: ApiKeyCacheOption
     },
     listApiKeys: () => store.listApiKeys(),
     invalidate,
-    clear() {
-      generation += 1;
-      entries.clear();
-    },
+    clear: () => cache.clear(),
   };
 }

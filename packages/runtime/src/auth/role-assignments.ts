@@ -8,6 +8,7 @@ import { SignetError } from "@signet/protocol";
 import type { RoleAssignmentQuery, RoleAssignmentRecord, RoleStore, StoreContext } from "../store/types.js";
 import type { Principal } from "./principal.js";
 import { type RoleCatalogue, type RoleDefinition, roleGrants } from "./roles.js";
+import { createTtlCache } from "./ttl-cache.js";
 
 export interface RoleAssignmentCacheOptions {
   /** How long (ms) a principal's roles read from the store are trusted. 0 turns caching off. */
@@ -50,11 +51,6 @@ export interface RoleAssignments {
   clear(): void;
 }
 
-interface Entry {
-  readonly roles: readonly string[];
-  readonly until: number;
-}
-
 /**
  * Builds the runtime's role assignments over `store`, for the roles `catalogue` defines.
  *
@@ -69,22 +65,8 @@ export function createRoleAssignments(
   options: RoleAssignmentCacheOptions,
   now: () => number = Date.now,
 ): RoleAssignments {
-  const { ttlMs, maxEntries } = options;
-  if (!Number.isSafeInteger(ttlMs) || ttlMs < 0) throw new TypeError("ttlMs must be a non-negative integer");
-  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
-    throw new TypeError("maxEntries must be a positive integer");
-  }
-  const clock = options.clock ?? (() => performance.now());
-  // Insertion order is recency: a hit is re-inserted, so the least recently used comes first.
-  const entries = new Map<string, Entry>();
-  // Bumped by every change. A read that started before one may have seen the roles as they were, so
-  // it may answer its own caller but must not fill the cache.
-  let generation = 0;
-
-  const invalidate = (principal: string): void => {
-    generation += 1;
-    entries.delete(principal);
-  };
+  const cache = createTtlCache<readonly string[]>(options);
+  const invalidate = (principal: string): void => cache.invalidate(principal);
 
   async function readRoles(principal: string): Promise<readonly string[]> {
     let assignments: RoleAssignmentRecord[];
@@ -98,24 +80,8 @@ export function createRoleAssignments(
   }
 
   async function rolesOf(principal: string): Promise<readonly string[]> {
-    if (ttlMs === 0) return readRoles(principal);
-    const at = clock();
-    const entry = entries.get(principal);
-    if (entry !== undefined) {
-      entries.delete(principal);
-      if (at < entry.until) {
-        entries.set(principal, entry);
-        return entry.roles;
-      }
-    }
-    const startedAt = generation;
-    const roles = await readRoles(principal);
-    if (startedAt !== generation) return roles;
     // Principals without roles are cached too: they are most requests, and each would read the store.
-    entries.delete(principal);
-    if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string);
-    entries.set(principal, { roles, until: at + ttlMs });
-    return roles;
+    return cache.read(principal, () => readRoles(principal));
   }
 
   async function change(principal: string, role: string, write: () => Promise<boolean>): Promise<RoleChange> {
@@ -157,9 +123,6 @@ export function createRoleAssignments(
       return change(principal, role, () => store.unassignRole(principal, role, ctx));
     },
     list: (query = {}) => store.listRoleAssignments(query),
-    clear() {
-      generation += 1;
-      entries.clear();
-    },
+    clear: () => cache.clear(),
   };
 }

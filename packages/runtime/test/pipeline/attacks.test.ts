@@ -1,7 +1,5 @@
 // Attacks on the invocation path, each done for real over TLS: the refusal's wire code, that the
 // tool never ran, and that the refusal was recorded.
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { Ed25519PrivateKey, type JsonValue, canonicalize, hashJson, signEnvelope } from "@signet/protocol";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -308,14 +306,6 @@ describe("attacks on executors and /v1/connect", () => {
   });
 
   it("frames before hello end the connection", async () => {
-    const early = new RawExecutor({
-      url: fx.url,
-      caPath: fx.certs.caCert,
-      apiKey: dbBot.apiKey,
-      agentId: "db-bot",
-      key: dbBot.key,
-      serves: ["database/query"],
-    });
     const socket = new WebSocket(`${fx.url.replace("https", "wss")}/v1/connect`, {
       ca: (await import("node:fs")).readFileSync(fx.certs.caCert),
       headers: { authorization: `Bearer ${dbBot.apiKey}` },
@@ -325,14 +315,11 @@ describe("attacks on executors and /v1/connect", () => {
       socket.send(JSON.stringify({ type: "result", call_id: "abc", envelope: "{}" })),
     );
     expect(await closed).toBe(1008);
-    void early;
   });
 });
 
 describe("replay protection across a restart", () => {
   it("a nonce replayed after the runtime restarts is still REPLAY_DETECTED, and the identical envelope is still a duplicate", async () => {
-    const dir = join(fx.dir, "restart");
-    mkdirSync(dir);
     const first = await startRuntime();
     try {
       const carlos = await registerAgent(first, "carlos");
@@ -381,6 +368,5 @@ describe("replay protection across a restart", () => {
     } finally {
       await first.close();
     }
-    writeFileSync(join(dir, "done"), "");
   });
 });
