@@ -8,8 +8,9 @@ import {
   AgentRegistry,
   type DevCertificatePaths,
   createApiKey,
+  SqliteAuditLog,
+  createAuditRecorder,
   createDevCertificates,
-  createEventRecorder,
   openStores,
 } from "@signet/runtime";
 
@@ -68,15 +69,18 @@ export function makeTempDir(): string {
 export async function prepareDataDir(dir: string, fleetSize: number): Promise<BenchDataDir> {
   const certs = await createDevCertificates({ dir: join(dir, "certs") });
   mkdirSync(join(dir, "keys"), { mode: 0o700 });
-  writeFileSync(join(dir, "keys", "runtime.key"), Ed25519PrivateKey.generate().toPem(), { mode: 0o600 });
+  const runtimeKey = Ed25519PrivateKey.generate();
+  writeFileSync(join(dir, "keys", "runtime.key"), runtimeKey.toPem(), { mode: 0o600 });
   writeFileSync(join(dir, "signet.yaml"), configYaml());
   // The policy step runs for real: one rule allows the bench's calls.
   mkdirSync(join(dir, "policies"), { mode: 0o700 });
   writeFileSync(join(dir, "policies", "bench.yaml"), BENCH_POLICY);
 
   const stores = await openStores({ kind: "sqlite", path: join(dir, "signet.db") });
+  // The same audit log the runtime opens later with the same key: the deploys are its first entries.
+  const audit = new SqliteAuditLog({ path: join(dir, "audit.db"), key: runtimeKey, checkpointIntervalMs: 0 });
   try {
-    const events = createEventRecorder(stores.events);
+    const events = createAuditRecorder(audit);
     const registry = await AgentRegistry.open(stores.agents, events, { keyRotationGraceMs: 86_400_000 });
     const ctx = { actor: "bench" };
     const register = async (id: string, serves: readonly string[]): Promise<AgentCredentials> => {
@@ -99,6 +103,7 @@ export async function prepareDataDir(dir: string, fleetSize: number): Promise<Be
     for (let i = 0; i < fleetSize; i++) fleet.push(await register(`fleet-${i}`, [`fleet/${i}`]));
     return { dir, certs, caller, executor, fleet, tool: BENCH_TOOL };
   } finally {
+    await audit.close();
     await stores.close();
   }
 }

@@ -53,7 +53,9 @@ export {
 export {
   MerkleFrontier,
   MerkleTree,
+  consistencyProofFromSubtrees,
   emptyMerkleRoot,
+  inclusionProofFromSubtrees,
   merkleConsistencyProof,
   merkleInclusionProof,
   merkleLeafHash,

@@ -1,5 +1,14 @@
 // Public API of @signet/runtime: every export here is public surface, so each is named.
-export { type EventInput, type EventRecorder, createEventRecorder } from "./audit/event-recorder.js";
+export type { AuditLog, AuditPruneResult, AuditQuery, AuditRecord } from "./audit/audit-log.js";
+export {
+  type AuditEventInput,
+  type AuditRecorderOptions,
+  type EventRecorder,
+  createAuditRecorder,
+  envelopeRef,
+} from "./audit/audit-recorder.js";
+export { pruneAudit } from "./audit/retention.js";
+export { SqliteAuditLog, type SqliteAuditLogOptions } from "./audit/sqlite-audit-log.js";
 export {
   API_KEY_PREFIX,
   type CreatedApiKey,
@@ -59,8 +68,6 @@ export type {
   AgentStore,
   ApiKeyRecord,
   ApiKeyStore,
-  EventRecord,
-  EventStore,
   PrincipalKind,
   StoreContext,
   Stores,

@@ -4,7 +4,11 @@ import type { AddressInfo } from "node:net";
 import { Ed25519PrivateKey } from "@signet/protocol";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
-import { type EventRecorder, createEventRecorder } from "./audit/event-recorder.js";
+import type { AuditLog } from "./audit/audit-log.js";
+import { type EventRecorder, createAuditRecorder } from "./audit/audit-recorder.js";
+import { startAuditRetention } from "./audit/retention.js";
+import { SqliteAuditLog } from "./audit/sqlite-audit-log.js";
+import { registerAuditRoutes } from "./http/routes/audit.js";
 import { type ApiKeyCacheOptions, DEFAULT_API_KEY_CACHE, createApiKeyCache } from "./auth/api-key-cache.js";
 import { type Authenticator, createAuthenticator } from "./auth/authenticator.js";
 import { createJwtVerifier } from "./auth/jwt.js";
@@ -53,6 +57,8 @@ export interface Runtime {
   readonly pipeline: InvocationPipeline;
   readonly router: Router;
   readonly events: EventRecorder;
+  /** The tamper-evident audit log the events are recorded in. */
+  readonly audit: AuditLog;
   /** Role assignments (RBAC for the admin API), cached; changes through it apply to the next request. */
   readonly roles: RoleAssignments;
   readonly metrics: RuntimeMetrics;
@@ -148,7 +154,7 @@ function buildAuthenticator(
           type: "auth_failure",
           outcome: "deny",
           code: "UNAUTHENTICATED",
-          details: { reason, method, ...hints },
+          metadata: { reason, method, ...hints },
         });
       } catch (error) {
         logger.error({ err: error }, "could not record an authentication failure");
@@ -165,8 +171,21 @@ function openPolicy(
   config: RuntimeConfig,
   logger: Logger,
   registry: AgentRegistry,
+  events: EventRecorder,
 ): { live: LivePolicy; engine: PolicyEngine; watcher?: PolicyWatcher } {
   const dir = config.policy.dir;
+  // Every reload, and every reload refused, is an audited event.
+  const recordReload = (trigger: string, generation: number, problems?: readonly string[]): void => {
+    events
+      .record({
+        type: "policy_reloaded",
+        actor: `signet:${trigger}`,
+        target: `policy:${dir}`,
+        outcome: problems === undefined ? "success" : "failure",
+        metadata: { generation, ...(problems === undefined ? {} : { problems }) },
+      })
+      .catch((error: unknown) => logger.error({ err: error }, "could not record a policy reload"));
+  };
   if (!existsSync(dir)) {
     if (config.env === "production") {
       throw new ConfigError([
@@ -182,10 +201,12 @@ function openPolicy(
     registry.onAgentDeployed(() => {
       try {
         live.replace(compilePolicy(agentPolicySources(registry.agentsSnapshot())));
+        recordReload("agent_deployed", live.generation);
       } catch (error) {
         const problems =
           error instanceof PolicyLoadError ? error.problems.map(formatProblem) : [String(error)];
         logger.error({ problems }, "policy recompilation after a deploy failed; keeping the current policy");
+        recordReload("agent_deployed", live.generation, problems);
       }
     });
     return { live, engine: createPipelinePolicy(live, { rolesOf: (principal) => principal.roles ?? [] }) };
@@ -204,11 +225,13 @@ function openPolicy(
         onChange: (next) => {
           live.replace(next);
           logger.info({ generation: live.generation }, "policy reloaded");
+          recordReload("policy_watcher", live.generation);
         },
         onError: (error) => {
           const problems =
             error instanceof PolicyLoadError ? error.problems.map(formatProblem) : [String(error)];
           logger.error({ problems }, "policy reload failed; keeping the current policy");
+          recordReload("policy_watcher", live.generation, problems);
         },
       })
     : undefined;
@@ -216,9 +239,11 @@ function openPolicy(
   registry.onAgentDeployed(() => {
     try {
       live.replace(loadPolicyDirectory(dir, agentPolicySources(registry.agentsSnapshot())));
+      recordReload("agent_deployed", live.generation);
     } catch (error) {
       const problems = error instanceof PolicyLoadError ? error.problems.map(formatProblem) : [String(error)];
       logger.error({ problems }, "policy recompilation after a deploy failed; keeping the current policy");
+      recordReload("agent_deployed", live.generation, problems);
     }
   });
   return {
@@ -238,7 +263,7 @@ function openPolicy(
  * ```
  */
 export async function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {}): Promise<Runtime> {
-  const logger = options.logger ?? createLogger({ level: config.logging.level });
+  const logger = options.logger ?? createLogger({ level: config.logging.level, redaction: config.redaction });
   const signingKey = loadSigningKey(config.runtimeKeyPath);
   const roleCatalogue = loadRoleCatalogue(config.rbac.rolesFile, { required: config.rbac.rolesFileRequired });
   const https =
@@ -253,7 +278,21 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
           throw new ConfigError([(error as Error).message]);
         });
   const stores = options.stores ?? (await openConfiguredStores(config));
-  const events = createEventRecorder(stores.events);
+  let audit: AuditLog;
+  try {
+    audit = new SqliteAuditLog({
+      path: config.audit.path,
+      key: signingKey,
+      synchronous: config.audit.synchronous,
+      checkpointEvery: config.audit.checkpointEvery,
+      checkpointIntervalMs: config.audit.checkpointIntervalMs,
+      busyTimeoutMs: config.audit.busyTimeoutMs,
+    });
+  } catch (error) {
+    if (options.stores === undefined) await stores.close();
+    throw error;
+  }
+  const events = createAuditRecorder(audit, { redaction: config.redaction });
   try {
     // One cache for verifying and revoking, so a revocation through this runtime applies at once.
     const apiKeys = createApiKeyCache(stores.apiKeys, options.apiKeyCache ?? DEFAULT_API_KEY_CACHE);
@@ -288,7 +327,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     });
 
     const router = new Router({ lateResultHoldMs: 60_000 });
-    const policy = openPolicy(config, logger, registry);
+    const policy = openPolicy(config, logger, registry, events);
     const pipeline = new InvocationPipeline({
       policy: policy.engine,
       registry,
@@ -307,6 +346,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     });
     registerEnvelopeRoutes(app, { pipeline });
     registerPolicyRoutes(app, { live: policy.live });
+    registerAuditRoutes(app, { log: audit, events });
     await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } });
     await app.register(async (scope) => {
       registerConnectRoute(scope, {
@@ -329,6 +369,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
         .catch((error: unknown) => logger.warn({ err: error }, "replay prune failed"));
     }, 60_000);
     pruner.unref();
+    const retention = startAuditRetention(audit, events, config.audit, logger);
 
     let stopping: Promise<void> | undefined;
     return {
@@ -339,6 +380,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       pipeline,
       router,
       events,
+      audit,
       roles,
       metrics,
       logger,
@@ -363,18 +405,19 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       stop() {
         stopping ??= (async () => {
           clearInterval(pruner);
+          retention.stop();
           policy.watcher?.close();
           router.close();
           await app.close();
-          // Queued events are written before their store closes.
-          await events.close();
+          // Queued entries are written, and a last checkpoint signed, before the log closes.
+          await audit.close();
           await stores.close();
         })();
         return stopping;
       },
     };
   } catch (error) {
-    await events.close();
+    await audit.close();
     if (options.stores === undefined) await stores.close();
     throw error;
   }

@@ -537,3 +537,27 @@ export function sha256HashBytes(hash: string): Buffer {
 export function sha256ContentHash(bytes: Uint8Array): ContentHash {
   return digestToContentHash(toDigest(bytes));
 }
+
+/**
+ * Proof generation for a store that keeps subtree hashes rather than every leaf (tile roots, the
+ * frontier of a pruned prefix): `subtree(start, end)` returns MTH(D[start:end]) for the dyadic ranges
+ * RFC 9162's recursion asks for, and throws when it cannot.
+ *
+ * Example: `inclusionProofFromSubtrees(5, 12, (start, end) => store.subtreeHash(start, end))`.
+ */
+export function inclusionProofFromSubtrees(
+  index: number,
+  size: number,
+  subtree: (start: number, end: number) => Uint8Array,
+): Buffer[] {
+  return inclusionPath(index, size, (start, end) => toDigest(subtree(start, end), "subtree hash"));
+}
+
+/** {@link inclusionProofFromSubtrees} for the consistency proof between `first` and `second`. */
+export function consistencyProofFromSubtrees(
+  first: number,
+  second: number,
+  subtree: (start: number, end: number) => Uint8Array,
+): Buffer[] {
+  return consistencyPath(first, second, (start, end) => toDigest(subtree(start, end), "subtree hash"));
+}

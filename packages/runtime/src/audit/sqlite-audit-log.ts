@@ -13,6 +13,8 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import {
+  AUDIT_GENESIS_HASH,
+  type AuditAnchor,
   AuditChain,
   type AuditChainState,
   type AuditEntryDraft,
@@ -20,8 +22,10 @@ import {
   type AuditProblem,
   type AuditVerifyReport,
   type Checkpoint,
+  type ConsistencyProofDocument,
   type ContentHash,
   type Ed25519PrivateKey,
+  type InclusionProofDocument,
   type RuntimeKeyRecord,
   type SealedAuditEntry,
   SignetError,
@@ -32,11 +36,14 @@ import {
   formatAuditTime,
   parseAuditEntry,
   parseAuditTime,
+  sha256HashBytes,
   signCheckpoint,
   signRuntimeKeyRecord,
 } from "@signet/protocol";
 import Database from "better-sqlite3";
 import { type SqliteMigration, migrateSqlite } from "../store/migrations/sqlite.js";
+import type { AuditLog, AuditPruneResult, AuditQuery, AuditRecord } from "./audit-log.js";
+import { SubtreeHasher, TILE_SIZE, type TileSource, tileRoot } from "./tiles.js";
 
 /** The audit database's schema, oldest first (its own `schema_migrations` table tracks it). */
 export const AUDIT_SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
@@ -51,6 +58,7 @@ export const AUDIT_SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
         seq     INTEGER PRIMARY KEY,
         hash    TEXT NOT NULL,
         bytes   BLOB NOT NULL,
+        id      TEXT NOT NULL,
         ts      INTEGER NOT NULL,
         type    TEXT NOT NULL,
         actor   TEXT,
@@ -58,6 +66,7 @@ export const AUDIT_SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
         outcome TEXT NOT NULL,
         code    TEXT
       ) STRICT;
+      CREATE INDEX audit_entries_by_id ON audit_entries (id);
       CREATE INDEX audit_entries_by_ts ON audit_entries (ts);
       CREATE INDEX audit_entries_by_type ON audit_entries (type, seq);
       CREATE INDEX audit_entries_by_actor ON audit_entries (actor, seq);
@@ -76,7 +85,15 @@ export const AUDIT_SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
         record    TEXT NOT NULL CHECK (json_valid(record))
       ) STRICT;
 
-      -- The chain head (AuditChainState as JSON under 'chain'), written in every append transaction.
+      -- The Merkle root of every complete tile of 1024 entries, for proofs (see tiles.ts). A cache
+      -- of what the entries determine: a wrong tile gives proofs that do not verify, never a false one.
+      CREATE TABLE audit_tiles (
+        tile INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL
+      ) STRICT;
+
+      -- The chain head (AuditChainState as JSON under 'chain'), written in every append transaction,
+      -- and the anchor (AuditAnchor as JSON under 'anchor') once retention has pruned the log.
       CREATE TABLE audit_meta (
         name  TEXT PRIMARY KEY,
         value TEXT NOT NULL
@@ -111,6 +128,12 @@ export interface SqliteAuditLogOptions {
   readonly maxBatchSize?: number;
   /** How long a write waits for another connection's lock. Default 5000. */
   readonly busyTimeoutMs?: number;
+  /**
+   * Open for reading and verifying only (`signet audit verify --db`): nothing is written, no key is
+   * recorded, and a log whose saved head disagrees with its rows opens anyway so that `verify()` can
+   * name what is wrong. Appends are refused.
+   */
+  readonly readOnly?: boolean;
   /** Microseconds since the Unix epoch, for checkpoint and key record times. */
   readonly nowMicros?: () => number;
 }
@@ -140,6 +163,7 @@ interface EntryRow {
 }
 
 interface FullRow extends EntryRow {
+  id: string;
   ts: number;
   type: string;
   actor: string | null;
@@ -148,10 +172,12 @@ interface FullRow extends EntryRow {
   code: string | null;
 }
 
-/** Rows per INSERT statement: 9 parameters each, well under SQLite's variable limit. */
+/** Rows per INSERT statement: 10 parameters each, well under SQLite's variable limit. */
 const INSERT_CHUNK = 128;
-const COLUMNS = 9;
+const COLUMNS = 10;
 const EXPORT_PAGE = 1024;
+const VERIFY_PAGE = 4096;
+const MAX_QUERY_LIMIT = 10_000;
 
 function defaultNowMicros(): number {
   return Math.floor((performance.timeOrigin + performance.now()) * 1000);
@@ -177,7 +203,7 @@ function unavailable(message: string, reason: string): SignetError {
  * await log.close(); // drains, signs a last checkpoint, closes the file
  * ```
  */
-export class SqliteAuditLog {
+export class SqliteAuditLog implements AuditLog {
   readonly #db: Database.Database;
   readonly #key: Ed25519PrivateKey;
   readonly #nowMicros: () => number;
@@ -186,12 +212,17 @@ export class SqliteAuditLog {
   readonly #inserts = new Map<number, Database.Statement>();
   readonly #saveHead: Database.Statement<[string]>;
   readonly #insertCheckpoint: Database.Statement<[number, string]>;
+  readonly #insertTile: Database.Statement<[number, Buffer]>;
   #chain: AuditChain;
+  /** The leaf hashes of the tile being filled (seq from size - size % TILE_SIZE). */
+  #openTile: Buffer[] = [];
+  #anchor: AuditAnchor | undefined;
   #lastCheckpoint: Checkpoint | undefined;
   #queue: Waiting[] = [];
   #scheduled: NodeJS.Immediate | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #readOnly: boolean;
 
   constructor(options: SqliteAuditLogOptions) {
     const {
@@ -204,6 +235,7 @@ export class SqliteAuditLog {
       maxBatchSize = 4096,
       busyTimeoutMs = 5000,
       nowMicros = defaultNowMicros,
+      readOnly = false,
     } = options;
     if (synchronous !== "FULL" && synchronous !== "NORMAL")
       throw new TypeError("synchronous must be FULL or NORMAL");
@@ -215,30 +247,45 @@ export class SqliteAuditLog {
     this.#key = key;
     this.#nowMicros = nowMicros;
 
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    const db = new Database(path);
+    this.#readOnly = readOnly;
+    if (path !== ":memory:" && !readOnly) mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path, { readonly: readOnly, fileMustExist: readOnly });
     this.#db = db;
     try {
-      db.pragma("journal_mode = WAL");
-      db.pragma(`synchronous = ${synchronous}`);
+      if (!readOnly) {
+        db.pragma("journal_mode = WAL");
+        db.pragma(`synchronous = ${synchronous}`);
+      }
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
-      migrateSqlite(db, AUDIT_SQLITE_MIGRATIONS);
+      if (!readOnly) migrateSqlite(db, AUDIT_SQLITE_MIGRATIONS);
       this.#saveHead = db.prepare("INSERT OR REPLACE INTO audit_meta (name, value) VALUES ('chain', ?)");
       this.#insertCheckpoint = db.prepare(
         "INSERT INTO audit_checkpoints (tree_size, checkpoint) VALUES (?, ?)",
       );
-      this.#chain = this.#restoreChain();
+      this.#insertTile = db.prepare("INSERT INTO audit_tiles (tile, hash) VALUES (?, ?)");
+      this.#chain = this.#restoreChain(readOnly);
+      const anchor = db
+        .prepare<[], string>("SELECT value FROM audit_meta WHERE name = 'anchor'")
+        .pluck()
+        .get();
+      this.#anchor = anchor === undefined ? undefined : (JSON.parse(anchor) as AuditAnchor);
+      const tileStart = this.#chain.size - (this.#chain.size % TILE_SIZE);
+      this.#openTile = db
+        .prepare<[number], string>("SELECT hash FROM audit_entries WHERE seq >= ? ORDER BY seq")
+        .pluck()
+        .all(tileStart)
+        .map(sha256HashBytes);
       const last = db
         .prepare<[], string>("SELECT checkpoint FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1")
         .pluck()
         .get();
       this.#lastCheckpoint = last === undefined ? undefined : (JSON.parse(last) as Checkpoint);
-      this.#ensureKey(previousKey);
+      if (!readOnly) this.#ensureKey(previousKey);
     } catch (error) {
       db.close();
       throw error;
     }
-    if (checkpointIntervalMs > 0) {
+    if (checkpointIntervalMs > 0 && !readOnly) {
       this.#timer = setInterval(() => this.#timedCheckpoint(), checkpointIntervalMs);
       this.#timer.unref();
     }
@@ -262,6 +309,8 @@ export class SqliteAuditLog {
    */
   append(drafts: readonly AuditEntryDraft[]): Promise<SealedAuditEntry[]> {
     if (this.#closed) return Promise.reject(unavailable("The audit log is closed", "audit_closed"));
+    if (this.#readOnly)
+      return Promise.reject(unavailable("The audit log is open read-only", "audit_read_only"));
     if (drafts.length === 0) return Promise.resolve([]);
     const appended = new Promise<SealedAuditEntry[]>((resolve, reject) => {
       this.#queue.push({ drafts, resolve, reject });
@@ -276,14 +325,14 @@ export class SqliteAuditLog {
     return Promise.resolve();
   }
 
+  /** The seq of the oldest entry held: the anchor's size once retention has pruned the log. */
+  get firstSeq(): number {
+    return this.#anchor?.tree_size ?? 0;
+  }
+
   /** Signs a checkpoint of the entries not yet anchored (none when there are none); returns the latest. */
-  checkpoint(): Checkpoint | undefined {
-    if (this.#chain.size > (this.#lastCheckpoint?.tree_size ?? 0)) {
-      const signed = this.#signCheckpoint(this.#chain, this.#key);
-      this.#db.transaction(() => this.#storeCheckpoint(signed)).immediate();
-      this.#lastCheckpoint = signed;
-    }
-    return this.#lastCheckpoint;
+  checkpoint(): Promise<Checkpoint | undefined> {
+    return Promise.resolve(this.#checkpointNow());
   }
 
   /** Drains the queue, signs a last checkpoint and closes the database. Safe to call twice. */
@@ -293,7 +342,7 @@ export class SqliteAuditLog {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     try {
       this.#drain();
-      this.checkpoint();
+      if (!this.#readOnly) this.#checkpointNow();
     } finally {
       this.#db.close();
     }
@@ -309,41 +358,122 @@ export class SqliteAuditLog {
       .all(fromSeq, limit) as StoredAuditEntry[];
   }
 
+  /** Entries matching every filter given, parsed from their stored bytes. */
+  query(query: AuditQuery): Promise<AuditRecord[]> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    const filter = (clause: string, value: string | number | undefined): void => {
+      if (value === undefined) return;
+      where.push(clause);
+      params.push(value);
+    };
+    filter("type = ?", query.eventType);
+    filter("actor = ?", query.actor);
+    filter("target = ?", query.target);
+    filter("outcome = ?", query.outcome);
+    filter("code = ?", query.code);
+    filter("id = ?", query.id);
+    filter("ts >= ?", query.sinceMicros);
+    filter("ts < ?", query.untilMicros);
+    filter("seq > ?", query.afterSeq);
+    filter("seq < ?", query.beforeSeq);
+    const limit = Math.min(Math.max(1, Math.floor(query.limit ?? 100)), MAX_QUERY_LIMIT);
+    const sql =
+      "SELECT seq, hash, bytes FROM audit_entries" +
+      (where.length === 0 ? "" : ` WHERE ${where.join(" AND ")}`) +
+      ` ORDER BY seq ${query.newestFirst === true ? "DESC" : "ASC"} LIMIT ${limit}`;
+    const rows = this.#db.prepare<(string | number)[], EntryRow>(sql).all(...params);
+    return Promise.resolve(
+      rows.map((row) => ({ ...parseAuditEntry(row.bytes), hash: row.hash as ContentHash })),
+    );
+  }
+
   /** The signed checkpoints, oldest first. */
-  checkpoints(): Checkpoint[] {
-    return this.#db
-      .prepare<[], string>("SELECT checkpoint FROM audit_checkpoints ORDER BY tree_size")
-      .pluck()
-      .all()
-      .map((text) => JSON.parse(text) as Checkpoint);
+  checkpoints(minTreeSize = 0): Promise<Checkpoint[]> {
+    return Promise.resolve(this.#checkpointsSync(minTreeSize));
   }
 
   /** The runtime key records, oldest first. */
-  keys(): RuntimeKeyRecord[] {
-    return this.#db
-      .prepare<[], string>("SELECT record FROM audit_keys ORDER BY rowid")
-      .pluck()
-      .all()
-      .map((text) => JSON.parse(text) as RuntimeKeyRecord);
+  keys(): Promise<RuntimeKeyRecord[]> {
+    return Promise.resolve(this.#keysSync());
+  }
+
+  async inclusionProof(seq: number, treeSize?: number): Promise<InclusionProofDocument> {
+    const size = treeSize ?? this.#lastCheckpoint?.tree_size ?? this.#chain.size;
+    if (
+      !Number.isSafeInteger(seq) ||
+      !Number.isSafeInteger(size) ||
+      seq < 0 ||
+      seq >= size ||
+      size > this.#chain.size
+    ) {
+      throw new SignetError(
+        "INVALID_REQUEST",
+        `No entry ${seq} in a tree of ${size} entries (the log holds ${this.#chain.size})`,
+        {
+          reason: "audit_proof",
+        },
+      );
+    }
+    if (seq < this.firstSeq) {
+      throw new SignetError("NOT_FOUND", `Entry ${seq} was pruned by retention`, { reason: "audit_pruned" });
+    }
+    return {
+      leaf_index: seq,
+      tree_size: size,
+      path: new SubtreeHasher(this.#tileSource()).inclusionProof(seq, size),
+    };
+  }
+
+  async consistencyProof(first: number, second: number): Promise<ConsistencyProofDocument> {
+    if (
+      !Number.isSafeInteger(first) ||
+      !Number.isSafeInteger(second) ||
+      first < 0 ||
+      first > second ||
+      second > this.#chain.size
+    ) {
+      throw new SignetError(
+        "INVALID_REQUEST",
+        `No consistency proof between tree sizes ${first} and ${second} (the log holds ${this.#chain.size})`,
+        { reason: "audit_proof" },
+      );
+    }
+    if (first < this.firstSeq && first !== 0) {
+      throw new SignetError("NOT_FOUND", `Tree size ${first} is below what retention kept`, {
+        reason: "audit_pruned",
+      });
+    }
+    return {
+      first,
+      second,
+      path: new SubtreeHasher(this.#tileSource()).consistencyProof(first, second),
+    };
   }
 
   /**
-   * The whole log as NDJSON lines (each a Buffer ending in a newline): a description, the key
-   * records, the checkpoints, then the entries committed when the export started, in seq order.
-   * Verify it offline with `verifyAuditNdjson` and the runtime's public key.
+   * The log as NDJSON lines (each a Buffer ending in a newline): a description, the key records, the
+   * anchor when it does not start at seq 0, the checkpoints, then the entries committed when the
+   * export started, in seq order. Verify it offline with `verifyAuditNdjson` and the public key.
    */
-  async *exportNdjson(): AsyncGenerator<Buffer, void, undefined> {
+  async *exportNdjson(options: { readonly fromSeq?: number } = {}): AsyncGenerator<Buffer, void, undefined> {
     const size = this.#chain.size;
-    const keys = this.keys();
-    const checkpoints = this.checkpoints();
+    const from = Math.max(this.firstSeq, options.fromSeq ?? 0);
+    if (!Number.isSafeInteger(from) || from > size) {
+      throw new SignetError("INVALID_REQUEST", `The log has no entry ${from}`, { reason: "audit_export" });
+    }
+    const anchor = from === this.firstSeq ? this.#anchor : this.#anchorAt(from);
+    const keys = this.#keysSync();
+    const checkpoints = this.#checkpointsSync(from);
     yield Buffer.from(
       auditExportRecordLine({
         export: { format: "signet-audit/1", tree_size: size, time: formatAuditTime(this.#nowMicros()) },
       }),
     );
     for (const key of keys) yield Buffer.from(auditExportRecordLine({ key }));
+    if (anchor !== undefined) yield Buffer.from(auditExportRecordLine({ anchor }));
     for (const checkpoint of checkpoints) yield Buffer.from(auditExportRecordLine({ checkpoint }));
-    let next = 0;
+    let next = from;
     while (next < size) {
       const page = this.entries(next, Math.min(EXPORT_PAGE, size - next));
       if (page.length === 0) break;
@@ -355,32 +485,148 @@ export class SqliteAuditLog {
   }
 
   /**
-   * Verifies the stored log as an auditor would an export (key chain, checkpoint signatures, every
-   * entry's hash, seq, link and the roots), and checks each row's query columns against its bytes.
+   * Verifies the stored log as an auditor would an export (key chain, checkpoint signatures, the
+   * anchor, every entry's hash, seq, link and the roots), and checks each row's query columns against
+   * its hashed bytes. Yields to other work between pages of entries.
    */
-  verify(options: AuditLogVerifyOptions = {}): AuditVerifyReport {
+  async verify(options: AuditLogVerifyOptions = {}): Promise<AuditVerifyReport> {
     const { columns = true } = options;
     const verifier = new AuditLogVerifier(
-      { keys: this.keys(), checkpoints: this.checkpoints() },
+      {
+        keys: this.#keysSync(),
+        checkpoints: this.#checkpointsSync(),
+        ...(this.#anchor === undefined ? {} : { anchor: this.#anchor }),
+      },
       { key: this.#key.publicKey },
     );
+    const page = this.#db.prepare<[number, number], FullRow>(
+      "SELECT seq, hash, bytes, id, ts, type, actor, target, outcome, code FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?",
+    );
     let mismatch: AuditProblem | undefined;
-    const rows = this.#db
-      .prepare<[], FullRow>(
-        "SELECT seq, hash, bytes, ts, type, actor, target, outcome, code FROM audit_entries ORDER BY seq",
-      )
-      .iterate();
-    for (const row of rows) {
-      if (verifier.settled) break;
-      verifier.addEntry(row.bytes, row.hash);
-      if (columns && mismatch === undefined) mismatch = columnMismatch(row);
+    let after = -1;
+    while (!verifier.settled) {
+      const rows = page.all(after, VERIFY_PAGE);
+      for (const row of rows) {
+        if (verifier.settled) break;
+        verifier.addEntry(row.bytes, row.hash);
+        if (columns && mismatch === undefined) mismatch = columnMismatch(row);
+      }
+      if (rows.length < VERIFY_PAGE) break;
+      after = rows.at(-1)!.seq;
+      // Let appends and requests run between pages of a long log.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     const report = verifier.finish();
     if (!report.ok || mismatch === undefined) return report;
     return { ...report, ok: false, problem: mismatch };
   }
 
-  #restoreChain(): AuditChain {
+  /**
+   * Retention: removes the entries recorded before `beforeMicros`, down to the newest checkpoint at or
+   * below the first entry to keep, and stores the anchor that stands in for them (docs/audit.md §8).
+   * Checkpoints below the anchor go with them; key records and tiles stay. Entries after the last
+   * checkpoint are never pruned, so the anchor is always checked against a signed root.
+   */
+  prune(beforeMicros: number): Promise<AuditPruneResult | undefined> {
+    const firstKept = this.#db
+      .prepare<[number, number], number | null>(
+        "SELECT min(seq) FROM audit_entries WHERE ts >= ? AND seq >= ?",
+      )
+      .pluck()
+      .get(beforeMicros, this.firstSeq);
+    const limit = firstKept ?? this.#chain.size;
+    const target = this.#db
+      .prepare<[number, number], number | null>(
+        "SELECT max(tree_size) FROM audit_checkpoints WHERE tree_size <= ? AND tree_size > ?",
+      )
+      .pluck()
+      .get(limit, this.firstSeq);
+    if (target === null || target === undefined) return Promise.resolve(undefined);
+    const prev = this.#db
+      .prepare<[number], string>("SELECT hash FROM audit_entries WHERE seq = ?")
+      .pluck()
+      .get(target - 1);
+    if (prev === undefined) {
+      throw unavailable(`The audit log lacks entry ${target - 1} to anchor a prune`, "audit_state");
+    }
+    const anchor = this.#anchorAt(target, prev as ContentHash);
+    let removed = 0;
+    let checkpointsRemoved = 0;
+    this.#db
+      .transaction(() => {
+        removed = this.#db.prepare("DELETE FROM audit_entries WHERE seq < ?").run(target).changes;
+        checkpointsRemoved = this.#db
+          .prepare("DELETE FROM audit_checkpoints WHERE tree_size < ?")
+          .run(target).changes;
+        this.#db
+          .prepare("INSERT OR REPLACE INTO audit_meta (name, value) VALUES ('anchor', ?)")
+          .run(JSON.stringify(anchor));
+      })
+      .immediate();
+    this.#anchor = anchor;
+    return Promise.resolve({ anchorSize: target, removed, checkpointsRemoved });
+  }
+
+  #checkpointNow(): Checkpoint | undefined {
+    if (this.#chain.size > (this.#lastCheckpoint?.tree_size ?? 0)) {
+      const signed = this.#signCheckpoint(this.#chain, this.#key);
+      this.#db.transaction(() => this.#storeCheckpoint(signed)).immediate();
+      this.#lastCheckpoint = signed;
+    }
+    return this.#lastCheckpoint;
+  }
+
+  #checkpointsSync(minTreeSize = 0): Checkpoint[] {
+    return this.#db
+      .prepare<[number], string>(
+        "SELECT checkpoint FROM audit_checkpoints WHERE tree_size >= ? ORDER BY tree_size",
+      )
+      .pluck()
+      .all(minTreeSize)
+      .map((text) => JSON.parse(text) as Checkpoint);
+  }
+
+  #keysSync(): RuntimeKeyRecord[] {
+    return this.#db
+      .prepare<[], string>("SELECT record FROM audit_keys ORDER BY rowid")
+      .pluck()
+      .all()
+      .map((text) => JSON.parse(text) as RuntimeKeyRecord);
+  }
+
+  /** The anchor standing in for entries [0, size), from tiles, leaves and the current anchor. */
+  #anchorAt(size: number, prevHash?: ContentHash): AuditAnchor {
+    const prev =
+      prevHash ??
+      (size === 0
+        ? AUDIT_GENESIS_HASH
+        : (this.#db
+            .prepare<[number], string>("SELECT hash FROM audit_entries WHERE seq = ?")
+            .pluck()
+            .get(size - 1) as ContentHash | undefined));
+    if (prev === undefined) {
+      throw new SignetError("NOT_FOUND", `Entry ${size - 1} was pruned by retention`, {
+        reason: "audit_pruned",
+      });
+    }
+    return new SubtreeHasher(this.#tileSource()).anchorAt(size, prev);
+  }
+
+  #tileSource(): TileSource {
+    const tile = this.#db.prepare<[number], Buffer>("SELECT hash FROM audit_tiles WHERE tile = ?").pluck();
+    const leaves = this.#db.prepare<[number, number], { seq: number; hash: string }>(
+      "SELECT seq, hash FROM audit_entries WHERE seq >= ? AND seq < ?",
+    );
+    const size = this.#chain.size;
+    return {
+      anchor: this.#anchor,
+      tile: (index) => ((index + 1) * TILE_SIZE <= size ? tile.get(index) : undefined),
+      leaves: (start, end) =>
+        new Map(leaves.all(start, Math.min(end, size)).map((row) => [row.seq, sha256HashBytes(row.hash)])),
+    };
+  }
+
+  #restoreChain(lenient: boolean): AuditChain {
     const saved = this.#db
       .prepare<[], string>("SELECT value FROM audit_meta WHERE name = 'chain'")
       .pluck()
@@ -391,13 +637,13 @@ export class SqliteAuditLog {
       )
       .get();
     if (saved === undefined) {
-      if (last !== undefined)
+      if (last !== undefined && !lenient)
         throw unavailable("The audit log has entries but no saved chain head", "audit_state");
       return new AuditChain();
     }
     const chain = AuditChain.restore(JSON.parse(saved) as AuditChainState);
     const size = last === undefined ? 0 : last.seq + 1;
-    if (size !== chain.size || (last !== undefined && last.hash !== chain.lastHash)) {
+    if (!lenient && (size !== chain.size || (last !== undefined && last.hash !== chain.lastHash))) {
       throw unavailable(
         `The audit log's last entry (size ${size}) does not match its saved chain head (size ${chain.size})`,
         "audit_state",
@@ -467,7 +713,7 @@ export class SqliteAuditLog {
   #timedCheckpoint(): void {
     if (this.#closed) return;
     try {
-      this.checkpoint();
+      this.#checkpointNow();
     } catch {
       // The next tick, the next N entries or close() tries again; appends report their own failures.
     }
@@ -478,7 +724,7 @@ export class SqliteAuditLog {
     if (statement === undefined) {
       const tuple = `(${new Array<string>(COLUMNS).fill("?").join(", ")})`;
       statement = this.#db.prepare(
-        `INSERT INTO audit_entries (seq, hash, bytes, ts, type, actor, target, outcome, code) VALUES ${new Array<string>(rows).fill(tuple).join(", ")}`,
+        `INSERT INTO audit_entries (seq, hash, bytes, id, ts, type, actor, target, outcome, code) VALUES ${new Array<string>(rows).fill(tuple).join(", ")}`,
       );
       this.#inserts.set(rows, statement);
     }
@@ -520,6 +766,7 @@ export class SqliteAuditLog {
             entry.seq,
             entry.hash,
             entry.bytes,
+            draft.id,
             parseAuditTime(draft.time),
             draft.type,
             draft.actor ?? null,
@@ -539,6 +786,18 @@ export class SqliteAuditLog {
     if (accepted.length === 0) return;
 
     const chain = this.#chain;
+    // Tiles completed by this batch go into the same transaction.
+    const openTile = [...this.#openTile];
+    const tiles: [number, Buffer][] = [];
+    for (const { sealed } of accepted) {
+      for (const entry of sealed) {
+        openTile.push(sha256HashBytes(entry.hash));
+        if (openTile.length === TILE_SIZE) {
+          tiles.push([Math.floor(entry.seq / TILE_SIZE), tileRoot(openTile)]);
+          openTile.length = 0;
+        }
+      }
+    }
     const due = chain.size - (this.#lastCheckpoint?.tree_size ?? 0) >= this.#checkpointEvery;
     let checkpoint: Checkpoint | undefined;
     try {
@@ -550,6 +809,7 @@ export class SqliteAuditLog {
             const rows = Math.min(INSERT_CHUNK, total - row);
             this.#insertStatement(rows).run(values.slice(row * COLUMNS, (row + rows) * COLUMNS));
           }
+          for (const [index, root] of tiles) this.#insertTile.run(index, root);
           this.#saveHead.run(JSON.stringify(chain.state()));
           if (checkpoint !== undefined) this.#storeCheckpoint(checkpoint);
         })
@@ -563,6 +823,7 @@ export class SqliteAuditLog {
       for (const { waiting } of accepted) waiting.reject(failure);
       return;
     }
+    this.#openTile = openTile;
     if (checkpoint !== undefined) this.#lastCheckpoint = checkpoint;
     for (const { waiting, sealed } of accepted) waiting.resolve(sealed);
   }
@@ -578,6 +839,7 @@ function columnMismatch(row: FullRow): AuditProblem | undefined {
   }
   const expected: Record<string, unknown> = {
     seq: entry.seq,
+    id: entry.id,
     ts: parseAuditTime(entry.time),
     type: entry.type,
     actor: entry.actor ?? null,

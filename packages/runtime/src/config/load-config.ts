@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
+import type { RedactionSpec } from "@signet/protocol";
 import { parse as parseYaml } from "yaml";
 import { isPermissionGrant } from "../auth/principal.js";
 import type { PrincipalKind } from "../store/types.js";
@@ -52,6 +53,19 @@ export interface RuntimeConfig {
   };
   readonly storage: { readonly databaseUrl?: string; readonly sqlitePath: string };
   readonly runtimeKeyPath: string;
+  /** The tamper-evident audit log (docs/audit.md) and what is redacted before anything is written. */
+  readonly audit: {
+    readonly path: string;
+    readonly synchronous: "FULL" | "NORMAL";
+    readonly checkpointEvery: number;
+    readonly checkpointIntervalMs: number;
+    /** Entries older than this are pruned down to a checkpoint; 0 keeps everything. */
+    readonly retentionDays: number;
+    readonly pruneIntervalMs: number;
+    readonly busyTimeoutMs: number;
+  };
+  /** What is masked before anything is written to the audit log or the logs (docs/security.md). */
+  readonly redaction: RedactionSpec;
   readonly registry: { readonly keyRotationGraceMs: number };
   readonly envelopes: {
     readonly maxBytes: number;
@@ -150,6 +164,8 @@ function applyEnvironment(raw: Raw, env: NodeJS.ProcessEnv): void {
   if (env.SIGNET_TLS_KEY_PATH) section("tls").key_path = env.SIGNET_TLS_KEY_PATH;
   if (env.SIGNET_DATABASE_URL) section("storage").database_url = env.SIGNET_DATABASE_URL;
   if (env.SIGNET_LOG_LEVEL) section("logging").level = env.SIGNET_LOG_LEVEL;
+  if (env.SIGNET_AUDIT_PATH) section("audit").path = env.SIGNET_AUDIT_PATH;
+  if (env.SIGNET_AUDIT_RETENTION_DAYS) section("audit").retention_days = env.SIGNET_AUDIT_RETENTION_DAYS;
   const debug = truthy(env.SIGNET_DEBUG);
   if (debug !== undefined) section("logging").debug = debug;
 }
@@ -325,6 +341,8 @@ function resolveConfig(raw: Raw, dataDir: string): RuntimeConfig {
       sqlitePath: at(str(raw.storage, "sqlite_path") ?? "signet.db"),
     },
     runtimeKeyPath: at(str(raw.runtime, "signing_key_path") ?? "keys/runtime.key"),
+    audit: resolveAudit(raw.audit, at),
+    redaction: resolveRedaction(raw.redaction),
     registry: { keyRotationGraceMs: num(raw.registry, "key_rotation_grace_ms", 24 * 3600 * 1000) },
     envelopes: {
       maxBytes: num(raw.envelopes, "max_bytes", 1024 * 1024),
@@ -348,5 +366,34 @@ function resolveConfig(raw: Raw, dataDir: string): RuntimeConfig {
       heartbeatMs: num(raw.routing, "heartbeat_ms", 30_000),
     },
     logging: { level, debug: bool(raw.logging, "debug", false) },
+  };
+}
+
+function resolveAudit(
+  audit: Record<string, unknown> | undefined,
+  at: (path: string) => string,
+): RuntimeConfig["audit"] {
+  return {
+    path: at(str(audit, "path") ?? "audit.db"),
+    synchronous: (str(audit, "synchronous") as "FULL" | "NORMAL" | undefined) ?? "FULL",
+    checkpointEvery: num(audit, "checkpoint_every", 1000),
+    checkpointIntervalMs: num(audit, "checkpoint_interval_ms", 1000),
+    retentionDays: num(audit, "retention_days", 90),
+    pruneIntervalMs: num(audit, "prune_interval_ms", 3600 * 1000),
+    busyTimeoutMs: num(audit, "busy_timeout_ms", 5000),
+  };
+}
+
+function resolveRedaction(raw: Record<string, unknown> | undefined): RedactionSpec {
+  const redaction = raw ?? {};
+  return {
+    ...(redaction.paths === undefined ? {} : { paths: redaction.paths as string[] }),
+    ...(redaction.detectors === undefined
+      ? {}
+      : { detectors: redaction.detectors as RedactionSpec["detectors"] }),
+    ...(redaction.sensitive_keys === undefined
+      ? {}
+      : { sensitiveKeys: redaction.sensitive_keys as RedactionSpec["sensitiveKeys"] }),
+    ...(redaction.mask === undefined ? {} : { mask: redaction.mask as string }),
   };
 }

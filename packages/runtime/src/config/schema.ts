@@ -95,6 +95,42 @@ export const CONFIG_SCHEMA = {
         signing_key_path: { type: "string", minLength: 1 },
       },
     },
+    redaction: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        paths: { type: "array", items: { type: "string", minLength: 1 } },
+        detectors: {
+          oneOf: [
+            { type: "string", enum: ["all", "none"] },
+            {
+              type: "array",
+              items: { type: "string", enum: ["private_key", "bearer", "api_key", "card", "email"] },
+            },
+          ],
+        },
+        sensitive_keys: {
+          oneOf: [
+            { type: "string", enum: ["default", "none"] },
+            { type: "array", items: { type: "string", minLength: 1 } },
+          ],
+        },
+        mask: { type: "string", minLength: 1, maxLength: 64 },
+      },
+    },
+    audit: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        path: { type: "string", minLength: 1 },
+        synchronous: { type: "string", enum: ["FULL", "NORMAL"] },
+        checkpoint_every: { type: "integer", minimum: 1, maximum: 1_000_000 },
+        checkpoint_interval_ms: { type: "integer", minimum: 0, maximum: 3_600_000 },
+        retention_days: { type: "integer", minimum: 0, maximum: 36_500 },
+        prune_interval_ms: { type: "integer", minimum: 1000, maximum: 7 * 24 * 3600 * 1000 },
+        busy_timeout_ms: { type: "integer", minimum: 0, maximum: 60_000 },
+      },
+    },
     registry: {
       type: "object",
       additionalProperties: false,

@@ -3,7 +3,7 @@ import type { TLSSocket } from "node:tls";
 import { SignetError, parseStrictJson } from "@signet/protocol";
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from "fastify";
 import type { Logger } from "pino";
-import type { EventRecorder } from "../audit/event-recorder.js";
+import type { EventRecorder } from "../audit/audit-recorder.js";
 import type { AuthRequest } from "../auth/authenticator.js";
 import { type Permission, type Principal, hasPermission } from "../auth/principal.js";
 import type { RuntimeConfig } from "../config/load-config.js";
@@ -158,7 +158,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
         target: `route:${request.method} ${request.routeOptions.url}`,
         outcome: "deny",
         code: "FORBIDDEN",
-        details: { permission: guard.permission },
+        metadata: { permission: guard.permission },
       });
       return sendError(reply, new SignetError("FORBIDDEN", `This needs the ${guard.permission} permission`));
     }

@@ -1,6 +1,7 @@
 // The guarded invocation path, top to bottom in DESIGN.md's order. Every refusal is audited with its
 // code; nothing is dispatched unless the decision to dispatch it was durably recorded first.
 import {
+  type AuditOutcome,
   type Envelope,
   type Receipt,
   SignetError,
@@ -14,7 +15,7 @@ import {
   type VerifiedEnvelope,
   type WireError,
 } from "@signet/protocol";
-import type { EventRecorder } from "../audit/event-recorder.js";
+import { type AuditEventInput, type EventRecorder, envelopeRef } from "../audit/audit-recorder.js";
 import type { Principal } from "../auth/principal.js";
 import type { AgentRegistry } from "../registry/agent-registry.js";
 import type { Router } from "../routing/router.js";
@@ -249,7 +250,9 @@ export class InvocationPipeline {
         actor: envelope.from,
         target: envelope.to,
         outcome: "allow",
-        details: this.envelopeDetails(verified, { rules }),
+        rules,
+        request: envelopeRef(verified),
+        ...(envelope.body === undefined ? {} : { params: envelope.body }),
       });
     } catch (error) {
       await replay.release(envelope.from, envelope.id).catch(() => undefined);
@@ -311,10 +314,15 @@ export class InvocationPipeline {
       }
       if (signetError.details.audit_id !== undefined) throw signetError; // Already recorded.
       const refusedByExecutor = signetError.details.reason === "executor";
-      const eventId = await this.audit("invocation_result", envelope, "error", signetError.code, context, {
-        audit_id: auditId,
-        reason: signetError.details.reason ?? null,
-      });
+      const eventId = await this.audit(
+        "invocation_result",
+        envelope,
+        "error",
+        signetError.code,
+        context,
+        { decision_audit_id: auditId, reason: signetError.details.reason ?? null },
+        { request: envelopeRef(verified) },
+      );
       if (refusedByExecutor) {
         // The executor refused the call before running it: the outcome is known. A retryable refusal
         // (it was full, or draining) frees the id for the identical retry; a permanent one is stored.
@@ -370,7 +378,8 @@ export class InvocationPipeline {
         "failure",
         refusal.code,
         { principal: undefined },
-        { audit_id: decision.auditId, executor, reason: refusal.details.reason ?? null },
+        { decision_audit_id: decision.auditId, executor, reason: refusal.details.reason ?? null },
+        { request: envelopeRef(request) },
       );
       const audited = new SignetError(refusal.code, refusal.message, {
         ...refusal.details,
@@ -384,12 +393,9 @@ export class InvocationPipeline {
       actor: executor,
       target: `agent:${envelope.from}`,
       outcome: result.envelope.status === "ok" ? "success" : "failure",
-      details: {
-        ...this.envelopeDetails(result, {}),
-        request_id: envelope.id,
-        request_hash: request.hash,
-        request_audit_id: decision.auditId,
-      },
+      request: envelopeRef(request, false),
+      result: envelopeRef(result),
+      metadata: { decision_audit_id: decision.auditId },
     });
     const receipt = signReceipt(
       {
@@ -498,10 +504,10 @@ export class InvocationPipeline {
       {
         reason: refusal.details.reason ?? null,
         ...(refusal.details.rule === undefined ? {} : { rule: refusal.details.rule }),
-        ...(verified === undefined ? {} : this.envelopeDetails(verified, {})),
         ...(auditId === undefined ? {} : { decision_audit_id: auditId }),
         ...extraDetails,
       },
+      verified === undefined ? {} : { request: envelopeRef(verified) },
     );
     return eventId === undefined || refusal.details.audit_id !== undefined
       ? refusal
@@ -516,11 +522,13 @@ export class InvocationPipeline {
   private async audit(
     type: string,
     envelope: Envelope | undefined,
-    outcome: "allow" | "deny" | "success" | "failure" | "error",
+    outcome: AuditOutcome,
     code: string | undefined,
     context: { principal: Principal | undefined },
-    details: Record<string, unknown>,
+    metadata: Record<string, unknown>,
+    refs: Pick<AuditEventInput, "request" | "result" | "rules"> = {},
   ): Promise<string | undefined> {
+    const { rules, ...rest } = metadata;
     try {
       return await this.deps.events.record({
         type,
@@ -528,29 +536,13 @@ export class InvocationPipeline {
         ...(envelope === undefined ? {} : { target: envelope.to }),
         outcome,
         ...(code === undefined ? {} : { code }),
-        details,
+        ...(Array.isArray(rules) ? { rules: rules as string[] } : {}),
+        ...refs,
+        metadata: rest,
       });
     } catch {
       return undefined;
     }
-  }
-
-  /** What the audit keeps of an envelope: hashes and the signature, enough for non-repudiation. */
-  private envelopeDetails(
-    verified: VerifiedEnvelope,
-    extra: Record<string, unknown>,
-  ): Record<string, unknown> {
-    const { envelope } = verified;
-    return {
-      id: envelope.id,
-      type: envelope.type,
-      hash: verified.hash,
-      body_hash: envelope.body_hash,
-      kid: envelope.kid,
-      sig: envelope.sig,
-      ts: envelope.ts,
-      ...extra,
-    };
   }
 
   private async store(envelope: Envelope, outcome: StoredOutcome): Promise<void> {

@@ -10,7 +10,7 @@ import {
   SignetError,
   isAgentId,
 } from "@signet/protocol";
-import type { EventRecorder } from "../audit/event-recorder.js";
+import type { EventRecorder } from "../audit/audit-recorder.js";
 import type { AgentKeyRecord, AgentRecord, AgentStore, StoreContext } from "../store/types.js";
 import { PolicyLoadError, formatProblem } from "../policy/policy-error.js";
 import { compilePolicy } from "../policy/compile.js";
@@ -295,7 +295,7 @@ export class AgentRegistry {
       actor: ctx.actor,
       target: `agent:${agent.id}`,
       outcome: "success",
-      details: {
+      metadata: {
         created: existing === undefined,
         version: agent.version ?? null,
         added_keys: newKeys.map((k) => k.kid),
@@ -362,7 +362,7 @@ export class AgentRegistry {
       actor: ctx.actor,
       target: `agent:${agentId}`,
       outcome: "success",
-      details: { new_kid: key.kid, retiring: retired, grace_ms: graceMs },
+      metadata: { new_kid: key.kid, retiring: retired, grace_ms: graceMs },
     });
     return this.listKeys(agentId);
   }
@@ -385,7 +385,7 @@ export class AgentRegistry {
       actor: ctx.actor,
       target: `agent:${agentId}`,
       outcome: "success",
-      details: { kid, reason },
+      metadata: { kid, reason },
     });
     return { ...updated, state: keyState(updated, this.options.now()) };
   }

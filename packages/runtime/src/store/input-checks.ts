@@ -1,6 +1,6 @@
 // Checks every adapter makes on its input the same way, so they refuse the same calls with the same code.
 import { SignetError } from "@signet/protocol";
-import type { AdmitRequest, AgentKeyRecord, AgentRecord, EventQuery } from "./types.js";
+import type { AdmitRequest, AgentKeyRecord, AgentRecord } from "./types.js";
 
 /**
  * Refuses keys that name another agent, or one kid twice: `putAgent` must store all or nothing.
@@ -18,20 +18,6 @@ export function assertKeysBelongTo(agent: AgentRecord, keys: readonly AgentKeyRe
     }
     seen.add(key.kid);
   }
-}
-
-/**
- * The query's limit as a count, or undefined for "no limit"; refuses negative and fractional limits.
- *
- * Example: `eventLimit({ limit: 10 }) === 10`.
- */
-export function eventLimit(query: EventQuery): number | undefined {
-  const { limit } = query;
-  if (limit === undefined) return undefined;
-  if (!Number.isSafeInteger(limit) || limit < 0) {
-    throw new SignetError("INVALID_REQUEST", "The event limit must be a non-negative integer");
-  }
-  return limit;
 }
 
 /**

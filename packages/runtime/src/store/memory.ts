@@ -1,6 +1,6 @@
 // The in-memory reference adapter: the behaviour the contract suite holds every other adapter to.
 import { SignetError } from "@signet/protocol";
-import { admitExpiresAt, assertKeysBelongTo, eventLimit, outcomeJson } from "./input-checks.js";
+import { admitExpiresAt, assertKeysBelongTo, outcomeJson } from "./input-checks.js";
 import type {
   AdmitOutcome,
   AdmitRequest,
@@ -8,8 +8,6 @@ import type {
   AgentKeyRecord,
   AgentRecord,
   ApiKeyRecord,
-  EventQuery,
-  EventRecord,
   MessageRecord,
   RoleAssignmentQuery,
   RoleAssignmentRecord,
@@ -91,9 +89,6 @@ export function createMemoryStores(): Stores {
   // Map iteration follows insertion order, which breaks `createdAt` ties the way SQL's rowid does.
   const agentKeys = new Map<string, AgentKeyRecord>();
   const apiKeys = new Map<string, ApiKeyRecord>();
-  const events: EventRecord[] = [];
-  const eventIds = new Set<string>();
-  let lastSeq = 0;
   const messages: BySender<HeldMessage> = new Map();
   const nonces: BySender<HeldNonce> = new Map();
   // Keyed by principal, then role: no separator for a crafted id to forge.
@@ -113,25 +108,6 @@ export function createMemoryStores(): Stores {
 
   const byCreation = <T extends { readonly createdAt: number }>(records: Iterable<T>): T[] =>
     [...records].sort((a, b) => a.createdAt - b.createdAt).map(snapshot);
-
-  // Checks the whole batch before storing any of it, so a refused event leaves no trace of its batch.
-  const appendAll = (batch: readonly EventRecord[]): number[] => {
-    const batchIds = new Set<string>();
-    for (const { id } of batch) {
-      if (eventIds.has(id) || batchIds.has(id)) {
-        throw new SignetError("INVALID_REQUEST", `Event ${id} is already recorded`);
-      }
-      batchIds.add(id);
-    }
-    // Copied before any is stored: a value structuredClone refuses must not leave half a batch behind.
-    const copies = batch.map((event) => snapshot({ ...event, seq: 0 }));
-    return copies.map((copy) => {
-      lastSeq += 1;
-      eventIds.add(copy.id);
-      events.push({ ...copy, seq: lastSeq });
-      return lastSeq;
-    });
-  };
 
   return {
     agents: {
@@ -208,22 +184,6 @@ export function createMemoryStores(): Stores {
           const updated: ApiKeyRecord = key.revokedAt === undefined ? { ...key, revokedAt: at } : key;
           apiKeys.set(id, updated);
           return snapshot(updated);
-        }),
-    },
-
-    events: {
-      appendEvent: (event: EventRecord) => run(() => appendAll([event])[0]!),
-      appendEvents: (batch: readonly EventRecord[]) => run(() => appendAll(batch)),
-      listEvents: (query: EventQuery = {}) =>
-        run(() => {
-          const limit = eventLimit(query);
-          const afterSeq = query.afterSeq ?? 0;
-          // `events` is in seq order already, so filtering keeps it sorted.
-          const matching = events.filter(
-            (event) => (event.seq ?? 0) > afterSeq && (query.type === undefined || event.type === query.type),
-          );
-          if (query.newestFirst === true) matching.reverse();
-          return matching.slice(0, limit).map(snapshot);
         }),
     },
 

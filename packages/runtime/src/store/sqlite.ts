@@ -5,7 +5,7 @@
 import { closeSync, openSync } from "node:fs";
 import { SignetError } from "@signet/protocol";
 import Database from "better-sqlite3";
-import { admitExpiresAt, assertKeysBelongTo, eventLimit, outcomeJson } from "./input-checks.js";
+import { admitExpiresAt, assertKeysBelongTo, outcomeJson } from "./input-checks.js";
 import { migrateSqlite } from "./migrations/sqlite.js";
 import type {
   AdmitOutcome,
@@ -14,8 +14,6 @@ import type {
   AgentKeyRecord,
   AgentRecord,
   ApiKeyRecord,
-  EventQuery,
-  EventRecord,
   MessageRecord,
   PrincipalKind,
   RoleAssignmentQuery,
@@ -70,18 +68,6 @@ interface ApiKeyRow {
   created_by: string;
   expires_at: number | null;
   revoked_at: number | null;
-}
-
-interface EventRow {
-  seq: number;
-  id: string;
-  ts: number;
-  type: string;
-  actor: string | null;
-  target: string | null;
-  outcome: EventRecord["outcome"];
-  code: string | null;
-  details: string;
 }
 
 interface RoleAssignmentRow {
@@ -145,20 +131,6 @@ function toApiKey(row: ApiKeyRow): ApiKeyRecord {
     createdBy: row.created_by,
     ...present("expiresAt", row.expires_at),
     ...present("revokedAt", row.revoked_at),
-  };
-}
-
-function toEvent(row: EventRow): EventRecord {
-  return {
-    seq: row.seq,
-    id: row.id,
-    ts: row.ts,
-    type: row.type,
-    ...present("actor", row.actor),
-    ...present("target", row.target),
-    outcome: row.outcome,
-    ...present("code", row.code),
-    details: JSON.parse(row.details) as Record<string, unknown>,
   };
 }
 
@@ -300,21 +272,6 @@ function createStores(db: Database.Database): Stores {
     "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? RETURNING *",
   );
 
-  const insertEvent = db.prepare<Omit<EventRow, "seq">>(`
-    INSERT INTO events (id, ts, type, actor, target, outcome, code, details)
-    VALUES (@id, @ts, @type, @actor, @target, @outcome, @code, @details)
-  `);
-  // Four fixed queries rather than one with `? IS NULL OR type = ?`, which would keep SQLite from
-  // using events_by_type. LIMIT -1 means no limit.
-  type EventParams = { afterSeq: number; limit: number; type?: string };
-  const eventQuery = (where: string, order: "ASC" | "DESC") =>
-    db.prepare<EventParams, EventRow>(
-      `SELECT * FROM events WHERE ${where} seq > @afterSeq ORDER BY seq ${order} LIMIT @limit`,
-    );
-  const selectEvents = {
-    all: { ASC: eventQuery("", "ASC"), DESC: eventQuery("", "DESC") },
-    byType: { ASC: eventQuery("type = @type AND", "ASC"), DESC: eventQuery("type = @type AND", "DESC") },
-  };
   const ping = db.prepare<[], number>("SELECT 1").pluck();
 
   // The first assignment stands: assigning again changes neither its time nor its author.
@@ -427,36 +384,6 @@ function createStores(db: Database.Database): Stores {
     }
   };
 
-  const insertEventRow = (event: EventRecord): number => {
-    try {
-      const { lastInsertRowid } = insertEvent.run({
-        id: event.id,
-        ts: event.ts,
-        type: event.type,
-        actor: event.actor ?? null,
-        target: event.target ?? null,
-        outcome: event.outcome,
-        code: event.code ?? null,
-        details: JSON.stringify(event.details),
-      });
-      return Number(lastInsertRowid);
-    } catch (error) {
-      if (violates(error, "SQLITE_CONSTRAINT_UNIQUE")) {
-        throw new SignetError(
-          "INVALID_REQUEST",
-          `Event ${event.id} is already recorded`,
-          {},
-          { cause: error },
-        );
-      }
-      throw error;
-    }
-  };
-  // A refused event rolls back every event before it in the batch.
-  const insertEventRows = db.transaction((events: readonly EventRecord[]): number[] =>
-    events.map(insertEventRow),
-  );
-
   // A refused key rolls back the agent row too: putAgent stores all or nothing.
   const putAgentWithKeys = db.transaction((agent: AgentRecord, keys: readonly AgentKeyRecord[]) => {
     upsertAgent.run({
@@ -561,22 +488,6 @@ function createStores(db: Database.Database): Stores {
         run(() => {
           const row = revokeApiKeyRow.get(at, id);
           return row && toApiKey(row);
-        }),
-    },
-
-    events: {
-      appendEvent: (event: EventRecord) => run(() => insertEventRow(event)),
-      // One transaction, so one commit (one WAL append) for the whole batch, and all or nothing.
-      appendEvents: (events: readonly EventRecord[]) => run(() => insertEventRows(events)),
-      listEvents: (query: EventQuery = {}) =>
-        run(() => {
-          const params: EventParams = { afterSeq: query.afterSeq ?? 0, limit: eventLimit(query) ?? -1 };
-          const order = query.newestFirst === true ? "DESC" : "ASC";
-          const rows =
-            query.type === undefined
-              ? selectEvents.all[order].all(params)
-              : selectEvents.byType[order].all({ ...params, type: query.type });
-          return rows.map(toEvent);
         }),
     },
 

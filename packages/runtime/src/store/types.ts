@@ -81,29 +81,6 @@ export interface RoleAssignmentQuery {
   readonly role?: string;
 }
 
-/** A recorded event: authentication failures, registry and key changes, admin actions. */
-export interface EventRecord {
-  /** Assigned by the store on append, strictly increasing. */
-  readonly seq?: number;
-  readonly id: string;
-  readonly ts: number;
-  readonly type: string;
-  readonly actor?: string;
-  readonly target?: string;
-  readonly outcome: "allow" | "deny" | "success" | "failure" | "error";
-  readonly code?: string;
-  readonly details: Readonly<Record<string, unknown>>;
-}
-
-export interface EventQuery {
-  readonly type?: string;
-  /** Only events with `seq` greater than this. */
-  readonly afterSeq?: number;
-  /** Newest first when true; oldest first otherwise. */
-  readonly newestFirst?: boolean;
-  readonly limit?: number;
-}
-
 export interface AgentStore {
   /** Creates or replaces an agent and adds `keys` in one transaction. Existing keys stay. */
   putAgent(agent: AgentRecord, keys: readonly AgentKeyRecord[], ctx: StoreContext): Promise<void>;
@@ -143,26 +120,10 @@ export interface RoleStore {
   listRoleAssignments(query?: RoleAssignmentQuery): Promise<RoleAssignmentRecord[]>;
 }
 
-export interface EventStore {
-  /** Appends an event and returns its sequence number. */
-  appendEvent(event: EventRecord): Promise<number>;
-  /**
-   * Appends events in one transaction, in the order given, and returns their sequence numbers in that
-   * order (strictly increasing, and above every seq assigned before). All or nothing: when any event is
-   * refused (an id recorded before, or twice in the batch) none is stored and the call rejects. An
-   * empty batch stores nothing and returns `[]`.
-   *
-   * Example: `const [first, second] = await stores.events.appendEvents([allowed, answered]);`.
-   */
-  appendEvents(events: readonly EventRecord[]): Promise<number[]>;
-  listEvents(query?: EventQuery): Promise<EventRecord[]>;
-}
-
 /** Every store the runtime uses, behind one handle that opens and closes them together. */
 export interface Stores {
   readonly agents: AgentStore;
   readonly apiKeys: ApiKeyStore;
-  readonly events: EventStore;
   readonly replay: ReplayStore;
   readonly roles: RoleStore;
   /** True when the backing database answers. */

@@ -46,7 +46,11 @@ describe("API key revocation through a runtime that caches keys", () => {
     expect((await whoami(key)).status).toBe(200);
     await call(fx, "POST", `/v1/auth/keys/${id}/revoke`, { headers: admin() });
     expect((await whoami(key)).status).toBe(401);
-    const failures = await fx.runtime.stores.events.listEvents({ type: "auth_failure", newestFirst: true });
-    expect(failures[0]?.details).toMatchObject({ reason: "revoked", method: "api_key", credentialId: id });
+    const failures = await fx.runtime.audit.query({
+      eventType: "auth_failure",
+      newestFirst: true,
+      limit: 10_000,
+    });
+    expect(failures[0]?.metadata).toMatchObject({ reason: "revoked", method: "api_key", credentialId: id });
   });
 });

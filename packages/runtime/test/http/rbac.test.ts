@@ -36,8 +36,8 @@ describe("role assignments over TLS", () => {
   const unassign = (principal: string, role: string, as = admin()) =>
     call(fx, "POST", "/v1/auth/roles/revoke", { headers: as, body: { principal, role } });
   const roleEvents = async () =>
-    (await fx.runtime.stores.events.listEvents({ type: "admin_action" })).filter(
-      (event) => typeof event.details.action === "string" && event.details.action.startsWith("role_"),
+    (await fx.runtime.audit.query({ eventType: "admin_action", limit: 10_000 })).filter(
+      (event) => typeof event.metadata?.action === "string" && event.metadata.action.startsWith("role_"),
     );
 
   it("grants a role's permissions on the next request and takes them away on the next after unassign", async () => {
@@ -74,7 +74,7 @@ describe("role assignments over TLS", () => {
 
     const events = (await roleEvents()).filter((event) => event.target === "principal:alice");
     expect(
-      events.map((event) => [event.actor, event.outcome, event.details.action, event.details.changed]),
+      events.map((event) => [event.actor, event.outcome, event.metadata?.action, event.metadata?.changed]),
     ).toEqual([
       ["admin", "success", "role_assign", true],
       ["admin", "success", "role_assign", false],
@@ -167,7 +167,7 @@ describe("role assignments over TLS", () => {
       outcome: "deny",
       code: "FORBIDDEN",
       target: "principal:lead",
-      details: { action: "role_assign", role: "operator", reason: "role_exceeds_caller" },
+      metadata: { action: "role_assign", role: "operator", reason: "role_exceeds_caller" },
     });
   });
 

@@ -166,11 +166,11 @@ describe("every route is guarded", () => {
   it("leaves no route open: 401 without credentials, 403 FORBIDDEN without the route's permission", async () => {
     const keys = keysFor(fx);
     const none = await keys.make("powerless", []);
-    const before = await fx.runtime.stores.events.listEvents({ type: "admin_action" });
+    const before = await fx.runtime.audit.query({ eventType: "admin_action", limit: 10_000 });
     expect(await findOpenRoutes(fx.runtime.app, { ...keys, none })).toEqual([]);
 
     // Every refusal was recorded (before it was answered), naming the route and the permission it needs.
-    const denials = (await fx.runtime.stores.events.listEvents({ type: "admin_action" }))
+    const denials = (await fx.runtime.audit.query({ eventType: "admin_action", limit: 10_000 }))
       .slice(before.length)
       .filter((event) => event.actor === "powerless");
     const guarded = registeredRoutes(fx.runtime.app).filter((route) => route.guard?.permission !== undefined);
@@ -179,7 +179,7 @@ describe("every route is guarded", () => {
     );
     for (const event of denials) {
       expect(event).toMatchObject({ outcome: "deny", code: "FORBIDDEN" });
-      expect(typeof event.details.permission).toBe("string");
+      expect(typeof event.metadata?.permission).toBe("string");
     }
   });
 

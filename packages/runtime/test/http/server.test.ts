@@ -116,14 +116,14 @@ describe("runtime over TLS", () => {
   });
 
   it("records every authentication failure with its reason, never the credential", async () => {
-    const before = (await fx.runtime.stores.events.listEvents({ type: "auth_failure" })).length;
+    const before = (await fx.runtime.audit.query({ eventType: "auth_failure", limit: 10_000 })).length;
     const bogus = "sgk_AAAAAAAAAAAAAAAA_" + "B".repeat(43);
     await call(fx, "GET", "/v1/agents", { headers: { authorization: `Bearer ${bogus}` } });
-    const events = await fx.runtime.stores.events.listEvents({ type: "auth_failure" });
+    const events = await fx.runtime.audit.query({ eventType: "auth_failure", limit: 10_000 });
     expect(events.length).toBe(before + 1);
     const last = events.at(-1)!;
     expect(last.outcome).toBe("deny");
-    expect(typeof last.details.reason).toBe("string");
+    expect(typeof last.metadata?.reason).toBe("string");
     expect(JSON.stringify(last)).not.toContain("B".repeat(43));
   });
 
@@ -165,7 +165,7 @@ describe("runtime over TLS", () => {
       "NOT_FOUND",
     );
 
-    const types = (await fx.runtime.stores.events.listEvents()).map((e) => e.type);
+    const types = (await fx.runtime.audit.query({ limit: 10_000 })).map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(["agent_deployed", "key_rotated", "key_revoked"]));
   });
 
@@ -211,7 +211,7 @@ describe("runtime over TLS", () => {
     expect(denied.status).toBe(403);
     expect(denied.body.error.code).toBe("FORBIDDEN");
     expect((await call(fx, "GET", "/metrics", { headers: reader })).status).toBe(403);
-    const deny = (await fx.runtime.stores.events.listEvents({ type: "admin_action" })).find(
+    const deny = (await fx.runtime.audit.query({ eventType: "admin_action", limit: 10_000 })).find(
       (e) => e.actor === "reader" && e.outcome === "deny",
     );
     expect(deny?.code).toBe("FORBIDDEN");

@@ -60,11 +60,12 @@ const submit = (wire: string, headers = alice.headers) =>
 /** Submits, and asserts the wire code, that the tool did not run, and that the refusal was recorded. */
 async function expectRefused(wire: string, code: string, headers = alice.headers): Promise<void> {
   const callsBefore = tool.calls;
-  const eventsBefore = (await fx.runtime.stores.events.listEvents()).length;
+  // The seq the next entry gets (seqs start at 0): everything recorded from here on has at least it.
+  const eventsBefore = fx.runtime.audit.size;
   const response = await submit(wire, headers);
   expect(response.body.error?.code, JSON.stringify(response.body)).toBe(code);
   expect(tool.calls).toBe(callsBefore);
-  const recorded = (await fx.runtime.stores.events.listEvents({ afterSeq: 0 })).slice(eventsBefore);
+  const recorded = await fx.runtime.audit.query({ afterSeq: eventsBefore - 1, limit: 10_000 });
   const refusal = recorded.find((event) => event.code === code && event.outcome === "deny");
   expect(refusal, `a recorded ${code} refusal`).toBeDefined();
   expect(response.body.error.audit_id).toBe(refusal!.id);
@@ -229,7 +230,7 @@ describe("attacks on executors and /v1/connect", () => {
     await expect(impostor.connect()).rejects.toMatchObject({ code: "FORBIDDEN" });
     expect((await impostor.closed).code).toBe(1008);
     expect(impostor.calls).toBe(0);
-    const refusals = await fx.runtime.stores.events.listEvents({ type: "connect_refused" });
+    const refusals = await fx.runtime.audit.query({ eventType: "connect_refused", limit: 10_000 });
     expect(refusals.some((e) => e.actor === "mallory" && e.code === "FORBIDDEN")).toBe(true);
   });
 
@@ -254,7 +255,7 @@ describe("attacks on executors and /v1/connect", () => {
     const response = await submit(invoke().wire);
     expect(response.body.error?.code).toBe("SIGNATURE_INVALID");
     expect(JSON.stringify(response.body)).not.toContain("forged");
-    const failures = await fx.runtime.stores.events.listEvents({ type: "invocation_result" });
+    const failures = await fx.runtime.audit.query({ eventType: "invocation_result", limit: 10_000 });
     expect(failures.at(-1)).toMatchObject({ outcome: "failure", code: "SIGNATURE_INVALID", actor: "alice" });
     await forger.close();
 
@@ -301,7 +302,7 @@ describe("attacks on executors and /v1/connect", () => {
       socket.once("error", reject);
     });
     expect(status).toBe(401);
-    const failures = await fx.runtime.stores.events.listEvents({ type: "auth_failure" });
+    const failures = await fx.runtime.audit.query({ eventType: "auth_failure", limit: 10_000 });
     expect(failures.length).toBeGreaterThan(0);
   });
 

@@ -76,13 +76,14 @@ describe("POST /v1/envelopes", () => {
     expect(tool.calls).toBe(1);
 
     // The decision and the result are both in the record, with both agents' signatures.
-    const events = await fx.runtime.stores.events.listEvents();
+    const events = await fx.runtime.audit.query({ limit: 10_000 });
     const decision = events.find((e) => e.id === receipt.audit.request)!;
     expect(decision).toMatchObject({ type: "invocation", outcome: "allow", actor: "alice" });
-    expect(decision.details).toMatchObject({ hash: request.hash, sig: request.envelope.sig });
+    expect(decision.request).toMatchObject({ hash: request.hash, sig: request.envelope.sig });
     const resultEvent = events.find((e) => e.id === receipt.audit.result)!;
     expect(resultEvent).toMatchObject({ type: "invocation_result", outcome: "success", actor: "db-bot" });
-    expect(resultEvent.details).toMatchObject({ sig: result.sig, request_hash: request.hash });
+    expect(resultEvent.result).toMatchObject({ sig: result.sig });
+    expect(resultEvent.request).toMatchObject({ hash: request.hash });
   });
 
   it("delivers the runtime's decision and audit id with every invocation", async () => {

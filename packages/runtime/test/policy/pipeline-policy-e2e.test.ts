@@ -86,11 +86,11 @@ describe("policy in the pipeline", () => {
       expect(response.status).toBe(403);
       expect(response.body.error).toMatchObject({ code: "POLICY_DENIED", rule });
       expect(typeof response.body.error.reason).toBe("string");
-      const events = await fx.runtime.stores.events.listEvents({ type: "policy_denied" });
+      const events = await fx.runtime.audit.query({ eventType: "policy_denied", limit: 10_000 });
       const entry = events.find((event) => event.id === response.body.error.audit_id);
       expect(entry?.code).toBe("POLICY_DENIED");
-      expect(entry?.details.rule).toBe(rule);
-      if (rule !== "default-deny") expect(entry?.details.rules).toContain(rule);
+      expect(entry?.metadata?.rule).toBe(rule);
+      if (rule !== "default-deny") expect(entry?.rules).toContain(rule);
     }
     expect(tool.calls).toBe(before);
   });

@@ -1,7 +1,8 @@
 // The agent registry: deploy from Markdown, key rotation with a grace period, revocation at once.
 import { Ed25519PrivateKey, SignetError } from "@signet/protocol";
-import { beforeEach, describe, expect, it } from "vitest";
-import { createEventRecorder } from "../../src/audit/event-recorder.js";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createAuditRecorder } from "../../src/audit/audit-recorder.js";
+import { SqliteAuditLog } from "../../src/audit/sqlite-audit-log.js";
 import { parseAgentDefinition } from "../../src/registry/agent-definition.js";
 import { AgentRegistry } from "../../src/registry/agent-registry.js";
 import { createMemoryStores } from "../../src/store/memory.js";
@@ -48,6 +49,7 @@ describe("parseAgentDefinition", () => {
 
 describe("AgentRegistry", () => {
   let stores: Stores;
+  let audit: SqliteAuditLog;
   let now: number;
   let registry: AgentRegistry;
   const key1 = Ed25519PrivateKey.generate();
@@ -55,15 +57,25 @@ describe("AgentRegistry", () => {
 
   beforeEach(async () => {
     stores = createMemoryStores();
+    audit = new SqliteAuditLog({
+      path: ":memory:",
+      key: Ed25519PrivateKey.generate(),
+      checkpointIntervalMs: 0,
+    });
     now = 1_700_000_000_000;
     registry = await AgentRegistry.open(
       stores.agents,
-      createEventRecorder(stores.events, () => now),
+      createAuditRecorder(audit, { nowMicros: () => now * 1000 }),
       {
         keyRotationGraceMs: 60_000,
         now: () => now,
       },
     );
+  });
+
+  afterEach(async () => {
+    await audit.close();
+    await stores.close();
   });
 
   it("deploys an agent with keys given as base64url, PEM or JWK and resolves them", async () => {
@@ -78,7 +90,7 @@ describe("AgentRegistry", () => {
     await registry.deploy(definition(), [key2.publicKey.toJwk()], ctx);
     expect(registry.resolveKey(key2.kid, "billing-bot")?.owner).toBe("billing-bot");
     expect(registry.resolveKey(Ed25519PrivateKey.generate().kid, "x")).toBeUndefined();
-    const events = await stores.events.listEvents({ type: "agent_deployed" });
+    const events = await audit.query({ eventType: "agent_deployed", limit: 10_000 });
     expect(events).toHaveLength(2);
   });
 
@@ -101,7 +113,7 @@ describe("AgentRegistry", () => {
     now += 60_001;
     expect(registry.resolveKey(key1.kid, "billing-bot")?.revoked).toBe(true);
     expect(registry.resolveKey(key2.kid, "billing-bot")?.revoked).toBe(false);
-    expect(await stores.events.listEvents({ type: "key_rotated" })).toHaveLength(1);
+    expect(await audit.query({ eventType: "key_rotated", limit: 10_000 })).toHaveLength(1);
   });
 
   it("revokes at once and survives a reload from the store", async () => {
@@ -109,13 +121,13 @@ describe("AgentRegistry", () => {
     const revoked = await registry.revokeKey("billing-bot", key1.kid, "laptop stolen", ctx);
     expect(revoked.state).toBe("revoked");
     expect(registry.resolveKey(key1.kid, "billing-bot")?.revoked).toBe(true);
-    const reopened = await AgentRegistry.open(stores.agents, createEventRecorder(stores.events), {
+    const reopened = await AgentRegistry.open(stores.agents, createAuditRecorder(audit), {
       keyRotationGraceMs: 1,
     });
     expect(reopened.resolveKey(key1.kid, "billing-bot")?.revoked).toBe(true);
     expect(await codeOf(registry.revokeKey("billing-bot", "nope", "x", ctx))).toBe("NOT_FOUND");
     expect(await codeOf(registry.revokeKey("ghost", key1.kid, "x", ctx))).toBe("NOT_FOUND");
-    const [event] = await stores.events.listEvents({ type: "key_revoked" });
-    expect(event?.details).toMatchObject({ kid: key1.kid, reason: "laptop stolen" });
+    const [event] = await audit.query({ eventType: "key_revoked", limit: 10_000 });
+    expect(event?.metadata).toMatchObject({ kid: key1.kid, reason: "laptop stolen" });
   });
 });

@@ -6,7 +6,6 @@ import type {
   AgentKeyRecord,
   AgentRecord,
   ApiKeyRecord,
-  EventRecord,
   MessageRecord,
   RoleAssignmentRecord,
   StoreContext,
@@ -49,20 +48,6 @@ function apiKey(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
     hash: "a".repeat(64),
     createdAt: 1_000,
     createdBy: "admin",
-    ...overrides,
-  };
-}
-
-function event(overrides: Partial<EventRecord> = {}): EventRecord {
-  return {
-    id: "ev-1",
-    ts: 1_000,
-    type: "auth.failure",
-    actor: "mallory",
-    target: "alice",
-    outcome: "deny",
-    code: "UNAUTHENTICATED",
-    details: { reason: "mac", attempts: [1, 2] },
     ...overrides,
   };
 }
@@ -425,191 +410,6 @@ export function runStoreContract(name: string, open: () => Promise<Stores>): voi
       });
     });
 
-    describe("events", () => {
-      it("assigns strictly increasing seq numbers, ignoring any seq given", async () => {
-        const seqs: number[] = [];
-        for (let i = 0; i < 20; i += 1) {
-          seqs.push(await stores.events.appendEvent(event({ id: `ev-${i}`, seq: 7 })));
-        }
-        for (let i = 1; i < seqs.length; i += 1) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]!);
-        expect((await stores.events.listEvents()).map((e) => e.seq)).toEqual(seqs);
-      });
-
-      it("gives concurrent appends distinct seq numbers", async () => {
-        const seqs = await Promise.all(
-          Array.from({ length: 10 }, (_, i) => stores.events.appendEvent(event({ id: `ev-${i}` }))),
-        );
-        expect(new Set(seqs).size).toBe(10);
-      });
-
-      it("returns events as appended, with their seq", async () => {
-        const minimal: EventRecord = {
-          id: "ev-min",
-          ts: 2_000,
-          type: "admin.login",
-          outcome: "success",
-          details: {},
-        };
-        const first = await stores.events.appendEvent(event());
-        const second = await stores.events.appendEvent(minimal);
-        expect(await stores.events.listEvents()).toEqual([
-          { ...event(), seq: first },
-          { ...minimal, seq: second },
-        ]);
-      });
-
-      it("refuses an event id recorded before", async () => {
-        await stores.events.appendEvent(event());
-        await expectCode(stores.events.appendEvent(event({ ts: 2_000 })), "INVALID_REQUEST");
-        expect(await stores.events.listEvents()).toHaveLength(1);
-      });
-
-      describe("appendEvents", () => {
-        const batch = (from: number, count: number): EventRecord[] =>
-          Array.from({ length: count }, (_, i) => event({ id: `ev-${from + i}`, ts: 1_000 + from + i }));
-        const strictlyIncreasing = (seqs: readonly number[]): void => {
-          for (let i = 1; i < seqs.length; i += 1) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]!);
-        };
-
-        it("assigns strictly increasing seq numbers within and across batches, in the order given", async () => {
-          const single = await stores.events.appendEvent(event({ id: "ev-single" }));
-          const first = await stores.events.appendEvents(batch(0, 5));
-          const second = await stores.events.appendEvents(batch(5, 3).map((e) => ({ ...e, seq: 1 })));
-          expect(first).toHaveLength(5);
-          expect(second).toHaveLength(3);
-          const all = [single, ...first, ...second];
-          strictlyIncreasing(all);
-
-          const listed = await stores.events.listEvents();
-          expect(listed.map((e) => e.seq)).toEqual(all);
-          expect(listed.map((e) => e.id)).toEqual(["ev-single", ...batch(0, 8).map((e) => e.id)]);
-          expect(listed[1]).toEqual({ ...batch(0, 1)[0], seq: first[0] });
-        });
-
-        it("stores nothing and returns [] for an empty batch", async () => {
-          expect(await stores.events.appendEvents([])).toEqual([]);
-          expect(await stores.events.listEvents()).toEqual([]);
-        });
-
-        it("gives concurrent batches disjoint seq numbers, each batch increasing", async () => {
-          const results = await Promise.all(
-            Array.from({ length: 5 }, (_, i) => stores.events.appendEvents(batch(i * 4, 4))),
-          );
-          for (const seqs of results) strictlyIncreasing(seqs);
-          expect(new Set(results.flat()).size).toBe(20);
-          expect(await stores.events.listEvents()).toHaveLength(20);
-        });
-
-        it("stores none of a batch holding an id recorded before, and rejects", async () => {
-          const before = await stores.events.appendEvents(batch(0, 2));
-          await expectCode(
-            stores.events.appendEvents([...batch(2, 3), event({ id: "ev-1" })]),
-            "INVALID_REQUEST",
-          );
-          expect((await stores.events.listEvents()).map((e) => e.id)).toEqual(["ev-0", "ev-1"]);
-
-          // The refused batch took no seq numbers that a later one could be confused with.
-          const after = await stores.events.appendEvents(batch(2, 3));
-          strictlyIncreasing([...before, ...after]);
-          expect((await stores.events.listEvents()).map((e) => e.seq)).toEqual([...before, ...after]);
-        });
-
-        it("stores none of a batch that repeats an id within itself, and rejects", async () => {
-          await expectCode(
-            stores.events.appendEvents([...batch(0, 3), event({ id: "ev-1", ts: 9_999 })]),
-            "INVALID_REQUEST",
-          );
-          expect(await stores.events.listEvents()).toEqual([]);
-        });
-
-        it("keeps no reference to the batch it was given", async () => {
-          const input = batch(0, 2);
-          const seqs = await stores.events.appendEvents(input);
-          scribble(input);
-          expect(await stores.events.listEvents()).toEqual(
-            batch(0, 2).map((e, i) => ({ ...e, seq: seqs[i] })),
-          );
-        });
-      });
-
-      describe("listEvents", () => {
-        let seqs: number[];
-        const types = ["auth.failure", "agent.deploy", "auth.failure", "key.revoke", "auth.failure"];
-
-        beforeEach(async () => {
-          seqs = [];
-          for (const [i, type] of types.entries()) {
-            seqs.push(await stores.events.appendEvent(event({ id: `ev-${i}`, type, ts: 1_000 + i })));
-          }
-        });
-
-        const ids = (events: EventRecord[]): string[] => events.map((e) => e.id);
-
-        it("lists every event oldest first by default", async () => {
-          expect(ids(await stores.events.listEvents())).toEqual(["ev-0", "ev-1", "ev-2", "ev-3", "ev-4"]);
-          expect(ids(await stores.events.listEvents({}))).toEqual(["ev-0", "ev-1", "ev-2", "ev-3", "ev-4"]);
-        });
-
-        it("filters by type", async () => {
-          expect(ids(await stores.events.listEvents({ type: "auth.failure" }))).toEqual([
-            "ev-0",
-            "ev-2",
-            "ev-4",
-          ]);
-          expect(await stores.events.listEvents({ type: "nothing.here" })).toEqual([]);
-        });
-
-        it("returns only events after afterSeq", async () => {
-          expect(ids(await stores.events.listEvents({ afterSeq: seqs[1]! }))).toEqual([
-            "ev-2",
-            "ev-3",
-            "ev-4",
-          ]);
-          expect(await stores.events.listEvents({ afterSeq: seqs[4]! })).toEqual([]);
-        });
-
-        it("limits the count, and a limit of 0 returns nothing", async () => {
-          expect(ids(await stores.events.listEvents({ limit: 2 }))).toEqual(["ev-0", "ev-1"]);
-          expect(await stores.events.listEvents({ limit: 0 })).toEqual([]);
-          expect(await stores.events.listEvents({ limit: 50 })).toHaveLength(5);
-        });
-
-        it("lists newest first", async () => {
-          expect(ids(await stores.events.listEvents({ newestFirst: true }))).toEqual([
-            "ev-4",
-            "ev-3",
-            "ev-2",
-            "ev-1",
-            "ev-0",
-          ]);
-          expect(ids(await stores.events.listEvents({ newestFirst: false, limit: 1 }))).toEqual(["ev-0"]);
-        });
-
-        it("combines every filter", async () => {
-          const query = { type: "auth.failure", afterSeq: seqs[0]!, limit: 1 };
-          expect(ids(await stores.events.listEvents(query))).toEqual(["ev-2"]);
-          expect(ids(await stores.events.listEvents({ ...query, newestFirst: true }))).toEqual(["ev-4"]);
-        });
-
-        it("pages forward with afterSeq", async () => {
-          const seen: string[] = [];
-          let cursor = 0;
-          for (;;) {
-            const page = await stores.events.listEvents({ afterSeq: cursor, limit: 2 });
-            if (page.length === 0) break;
-            seen.push(...ids(page));
-            cursor = page.at(-1)!.seq!;
-          }
-          expect(seen).toEqual(["ev-0", "ev-1", "ev-2", "ev-3", "ev-4"]);
-        });
-
-        it("refuses a negative or fractional limit", async () => {
-          await expectCode(stores.events.listEvents({ limit: -1 }), "INVALID_REQUEST");
-          await expectCode(stores.events.listEvents({ limit: 1.5 }), "INVALID_REQUEST");
-        });
-      });
-    });
-
     describe("replay", () => {
       const admit = (overrides: Partial<AdmitRequest> = {}) => stores.replay.admit(admitRequest(overrides));
       const message = (id = "msg-1", sender = "alice") => stores.replay.getMessage(sender, id);
@@ -936,15 +736,6 @@ export function runStoreContract(name: string, open: () => Promise<Stores>): voi
 
         expect(await stores.roles.listRoleAssignments()).toEqual([assignment()]);
       });
-
-      it("events: changing a result or the input changes nothing stored", async () => {
-        const input = event();
-        const seq = await stores.events.appendEvent(input);
-        scribble(input);
-        scribble(await stores.events.listEvents());
-
-        expect(await stores.events.listEvents()).toEqual([{ ...event(), seq }]);
-      });
     });
 
     describe("lifecycle", () => {
@@ -956,9 +747,6 @@ export function runStoreContract(name: string, open: () => Promise<Stores>): voi
         await stores.close();
         expect(await stores.ping()).toBe(false);
         await expect(stores.agents.getAgent("alice")).rejects.toThrow();
-        await expect(stores.events.appendEvent(event())).rejects.toThrow();
-        await expect(stores.events.appendEvents([event()])).rejects.toThrow();
-        await expect(stores.events.appendEvents([])).rejects.toThrow();
         await expect(stores.replay.admit(admitRequest())).rejects.toThrow();
         await expect(stores.replay.prune(NOW)).rejects.toThrow();
         await expect(stores.roles.assignRole(assignment(), ctx)).rejects.toThrow();

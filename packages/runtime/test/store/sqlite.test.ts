@@ -39,7 +39,7 @@ describe("SQLite store", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("keeps every record across close and reopen, and seq keeps increasing", async () => {
+  it("keeps every record across close and reopen", async () => {
     const first = open();
     await first.agents.putAgent(
       {
@@ -69,13 +69,6 @@ describe("SQLite store", () => {
       },
       ctx,
     );
-    const seq = await first.events.appendEvent({
-      id: "ev-1",
-      ts: 1,
-      type: "agent.deploy",
-      outcome: "success",
-      details: { agent: "alice" },
-    });
     await first.close();
 
     const second = open();
@@ -97,17 +90,6 @@ describe("SQLite store", () => {
       revokedReason: "rotated",
     });
     expect((await second.apiKeys.getApiKey("k1"))?.expiresAt).toBe(10);
-    expect(await second.events.listEvents()).toEqual([
-      { seq, id: "ev-1", ts: 1, type: "agent.deploy", outcome: "success", details: { agent: "alice" } },
-    ]);
-    const next = await second.events.appendEvent({
-      id: "ev-2",
-      ts: 2,
-      type: "agent.deploy",
-      outcome: "success",
-      details: {},
-    });
-    expect(next).toBeGreaterThan(seq);
   });
 
   describe("role assignments", () => {
@@ -240,6 +222,35 @@ describe("SQLite store", () => {
       expect(tables).not.toContain("schema_migrations");
     });
 
+    it("drops the events table and its index, which the audit log replaced, keeping everything else", async () => {
+      const db = raw();
+      migrateSqlite(
+        db,
+        SQLITE_MIGRATIONS.filter((migration) => migration.version < 4),
+      );
+      db.prepare(
+        "INSERT INTO events (id, ts, type, outcome, details) VALUES ('ev-1', 1, 'agent.deploy', 'success', '{}')",
+      ).run();
+      db.prepare(
+        "INSERT INTO api_keys (id, name, principal, kind, permissions, hash, created_at, created_by) VALUES ('k1', 'n', 'alice', 'user', '[\"*\"]', ?, 1, 'x')",
+      ).run("f".repeat(64));
+      db.close();
+
+      const upgraded = open();
+      expect((await upgraded.apiKeys.getApiKey("k1"))?.permissions).toEqual(["*"]);
+      await upgraded.close();
+      const after = raw();
+      expect(recorded(after).at(-1)).toMatchObject({ version: 4, name: "drop events" });
+      const names = after
+        .prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")
+        .pluck()
+        .all();
+      expect(names).not.toContain("events");
+      expect(names).not.toContain("events_by_type");
+      expect(names).toContain("api_keys");
+      expect(names).toContain("role_assignments");
+    });
+
     it("refuses a migration list out of order", () => {
       const db = raw();
       const unordered = [
@@ -284,7 +295,7 @@ describe("SQLite store", () => {
 
     it("creates a new database file, and its WAL, readable by the owner only", async () => {
       const stores = open();
-      await stores.events.appendEvent({ id: "e", ts: 1, type: "t", outcome: "success", details: {} });
+      await stores.roles.assignRole({ principal: "alice", role: "r", assignedAt: 1, assignedBy: "a" }, ctx);
       expect(statSync(path).mode & 0o777).toBe(0o600);
       expect(statSync(`${path}-wal`).mode & 0o777).toBe(0o600);
     });
@@ -311,25 +322,8 @@ describe("SQLite store", () => {
       const stores = open();
       // STRICT tables refuse a fractional timestamp: a caller bug, not a client's bad request.
       await expect(
-        stores.events.appendEvent({ id: "e", ts: 1.5, type: "t", outcome: "success", details: {} }),
+        stores.roles.assignRole({ principal: "alice", role: "r", assignedAt: 1.5, assignedBy: "a" }, ctx),
       ).rejects.toBeInstanceOf(Database.SqliteError);
-    });
-
-    it("rolls back a whole batch of events on an unexpected database error, and lets it through", async () => {
-      const stores = open();
-      const event = (id: string, ts: number) => ({
-        id,
-        ts,
-        type: "t",
-        outcome: "success" as const,
-        details: {},
-      });
-      await expect(
-        stores.events.appendEvents([event("a", 1), event("b", 1.5), event("c", 3)]),
-      ).rejects.toBeInstanceOf(Database.SqliteError);
-      expect(await stores.events.listEvents()).toEqual([]);
-      const [seq] = await stores.events.appendEvents([event("a", 1)]);
-      expect(await stores.events.listEvents()).toEqual([{ ...event("a", 1), seq }]);
     });
   });
 });

@@ -5,7 +5,7 @@ import type { FastifyInstance } from "fastify";
 import { createApiKey, revokeApiKey } from "../../auth/api-keys.js";
 import { isPrincipalKind } from "../../auth/principal-checks.js";
 import { grantsPermission, isPermissionGrant } from "../../auth/principal.js";
-import type { EventRecorder } from "../../audit/event-recorder.js";
+import type { EventRecorder } from "../../audit/audit-recorder.js";
 import type { ApiKeyRecord, ApiKeyStore } from "../../store/types.js";
 import { principalOf } from "../server.js";
 
@@ -94,7 +94,7 @@ export function registerAuthRoutes(
         target: `principal:${principal}`,
         outcome: "deny",
         code: "FORBIDDEN",
-        details: { action: "api_key_create", reason: "exceeds_caller", permissions: beyond },
+        metadata: { action: "api_key_create", reason: "exceeds_caller", permissions: beyond },
       });
       throw new SignetError(
         "FORBIDDEN",
@@ -117,7 +117,7 @@ export function registerAuthRoutes(
       actor,
       target: `principal:${principal}`,
       outcome: "success",
-      details: { key_id: created.record.id, name, permissions },
+      metadata: { key_id: created.record.id, name, permissions },
     });
     // The only time the key itself is ever sent: it is stored as a hash.
     return reply.code(201).send({ key: created.key, ...keyToWire(created.record, now()) });
@@ -139,7 +139,7 @@ export function registerAuthRoutes(
         actor,
         target: `principal:${revoked.principal}`,
         outcome: "success",
-        details: { key_id: revoked.id },
+        metadata: { key_id: revoked.id },
       });
       return keyToWire(revoked, now());
     },

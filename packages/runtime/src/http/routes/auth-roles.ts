@@ -3,7 +3,7 @@
 // than they hold themselves.
 import { SignetError, isAgentId } from "@signet/protocol";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { EventRecorder } from "../../audit/event-recorder.js";
+import type { EventRecorder } from "../../audit/audit-recorder.js";
 import type { CertificatePrincipalEntry } from "../../auth/mtls.js";
 import { type PermissionCheck, checkPermission } from "../../auth/permission-check.js";
 import { isPermissionGrant } from "../../auth/principal.js";
@@ -88,7 +88,7 @@ export function registerRoleRoutes(app: FastifyInstance, deps: RoleRouteDeps): v
       target: `principal:${principal}`,
       outcome: "deny",
       code: "FORBIDDEN",
-      details: { action, role, reason: "role_exceeds_caller" },
+      metadata: { action, role, reason: "role_exceeds_caller" },
     });
     throw new SignetError("FORBIDDEN", `The role ${role} grants permissions you do not hold`);
   }
@@ -126,7 +126,7 @@ export function registerRoleRoutes(app: FastifyInstance, deps: RoleRouteDeps): v
       actor,
       target: `principal:${principal}`,
       outcome: "success",
-      details: { action: "role_assign", role, changed: change.changed },
+      metadata: { action: "role_assign", role, changed: change.changed },
     });
     return reply.code(change.changed ? 201 : 200).send(change);
   });
@@ -141,7 +141,7 @@ export function registerRoleRoutes(app: FastifyInstance, deps: RoleRouteDeps): v
       actor,
       target: `principal:${principal}`,
       outcome: "success",
-      details: { action: "role_unassign", role, changed: change.changed },
+      metadata: { action: "role_unassign", role, changed: change.changed },
     });
     return change;
   });

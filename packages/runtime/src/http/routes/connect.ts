@@ -13,7 +13,7 @@ import {
 import "@fastify/websocket";
 import type { FastifyInstance } from "fastify";
 import type { WebSocket } from "ws";
-import type { EventRecorder } from "../../audit/event-recorder.js";
+import type { EventRecorder } from "../../audit/audit-recorder.js";
 import type { AgentRegistry } from "../../registry/agent-registry.js";
 import type { ExecutorConnection, Router } from "../../routing/router.js";
 import { principalOf } from "../server.js";
@@ -98,7 +98,7 @@ export function registerConnectRoute(
                 target: `agent:${frame.agent}`,
                 outcome: "deny",
                 code: "FORBIDDEN",
-                details: { reason: "hello_for_other_agent" },
+                metadata: { reason: "hello_for_other_agent" },
               });
               return fail("FORBIDDEN", "A connection may only speak for its authenticated principal");
             }
@@ -116,7 +116,7 @@ export function registerConnectRoute(
                 actor: principal.id,
                 outcome: "deny",
                 code: "FORBIDDEN",
-                details: {
+                metadata: {
                   reason: agent === undefined ? "unregistered" : "tool_not_allowed",
                   tools: refused,
                 },

@@ -23,8 +23,8 @@ export interface SqliteMigration {
  *   whenever the newest rows are deleted; events are deleted only from the oldest end (retention), so
  *   reuse could not happen today, but AUTOINCREMENT makes "never reused" a property of the schema
  *   rather than of every future deleter. Its cost is one sqlite_sequence update per commit: about
- *   3 µs per event when each event commits alone, 0.7 µs in batches of 8, and the runtime
- *   group-commits its events (see createEventRecorder).
+ *   3 µs per event when each event commits alone, 0.7 µs in batches of 8. (Version 4 dropped the
+ *   table: the audit log in audit.db records the events now.)
  * - The `json_valid` CHECKs. The adapter writes only JSON.stringify output, so they guard against other
  *   writers (an operator's sqlite3 shell, a future adapter bug), and the audit export and verifier need
  *   every row to parse. They cost about 1 µs for a 400-byte event (0.6 µs in batches) and 1 µs for a
@@ -142,6 +142,16 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       ) STRICT, WITHOUT ROWID;
       -- listRoleAssignments({ role }): who holds a role.
       CREATE INDEX role_assignments_by_role ON role_assignments (role, principal);
+    `,
+  },
+  {
+    version: 4,
+    name: "drop events",
+    sql: `
+      -- The audit log in audit.db replaced it: security events are recorded there, hash-chained and
+      -- checkpointed, and nothing reads or writes this table any more.
+      DROP INDEX IF EXISTS events_by_type;
+      DROP TABLE IF EXISTS events;
     `,
   },
 ];
