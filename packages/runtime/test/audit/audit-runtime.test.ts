@@ -270,3 +270,34 @@ describe("policy reloads", () => {
     expect(reloads[0]).toMatchObject({ outcome: "success", actor: "signet:agent_deployed" });
   });
 });
+
+describe("retention", () => {
+  it("prunes below a checkpoint, records the prune, and the rest still verifies and exports", async () => {
+    const { pruneAudit } = await import("../../src/audit/retention.js");
+    await fx.runtime.audit.checkpoint();
+    const size = fx.runtime.audit.size;
+    // Everything is older than a cutoff in the future: pruned down to the latest checkpoint.
+    const result = await pruneAudit(fx.runtime.audit, fx.runtime.events, Date.now() * 1000 + 1e9, "test");
+    expect(result?.anchorSize).toBe(size);
+    expect(fx.runtime.audit.firstSeq).toBe(size);
+    const [recorded] = await fx.runtime.audit.query({
+      eventType: "audit_pruned",
+      newestFirst: true,
+      limit: 1,
+    });
+    expect(recorded).toMatchObject({ actor: "test", outcome: "success", metadata: { anchor_size: size } });
+    expect(await fx.runtime.audit.query({ beforeSeq: size })).toEqual([]);
+    expect(await fx.runtime.audit.verify()).toMatchObject({ ok: true, first_seq: size });
+    const response = await request(`${fx.url}/v1/audit/export`, {
+      headers: asAuditor(),
+      dispatcher: fx.client(),
+    });
+    const ndjson = Buffer.from(await response.body.arrayBuffer());
+    expect(verifyAuditNdjson(ndjson, { key: fx.runtime.signingKey.publicKey })).toMatchObject({
+      ok: true,
+      first_seq: size,
+    });
+    const pruned = await call(fx, "GET", "/v1/audit/proofs/inclusion?seq=0", { headers: asAuditor() });
+    expect(pruned.body.error.code).toBe("NOT_FOUND");
+  });
+});
