@@ -42,6 +42,7 @@ import {
 } from "@signet/protocol";
 import Database from "better-sqlite3";
 import { type SqliteMigration, migrateSqlite } from "../store/migrations/sqlite.js";
+import { createPrivateFile } from "../store/sqlite.js";
 import type { AuditLog, AuditPruneResult, AuditQuery, AuditRecord } from "./audit-log.js";
 import { SubtreeHasher, TILE_SIZE, type TileSource, tileRoot } from "./tiles.js";
 
@@ -248,7 +249,11 @@ export class SqliteAuditLog implements AuditLog {
     this.#nowMicros = nowMicros;
 
     this.#readOnly = readOnly;
-    if (path !== ":memory:" && !readOnly) mkdirSync(dirname(path), { recursive: true });
+    if (path !== ":memory:" && !readOnly) {
+      // It names principals and keeps redacted parameters: readable by its owner only.
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      createPrivateFile(path);
+    }
     const db = new Database(path, { readonly: readOnly, fileMustExist: readOnly });
     this.#db = db;
     try {

@@ -173,7 +173,7 @@ function run<T>(work: () => T): Promise<T> {
  * agent registry and API key hashes. SQLite gives its -wal and -shm files the same mode. An existing
  * file keeps the mode its owner chose.
  */
-function createPrivateFile(path: string): void {
+export function createPrivateFile(path: string): void {
   if (path === "" || path === ":memory:") return;
   try {
     closeSync(openSync(path, "wx", 0o600));

@@ -1,6 +1,6 @@
 // The SQLite audit log: durability across reopen, group commit, offline export verification, and
 // tampering with rows directly in the database.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -101,6 +101,12 @@ describe("SqliteAuditLog", () => {
     expect((await again.checkpoints()).map((checkpoint) => checkpoint.tree_size)).toEqual([10, 12]);
     const report = await again.verify();
     expect(report).toMatchObject({ ok: true, tree_size: 12, anchored_size: 12, unanchored: 0 });
+  });
+
+  it("creates its file readable by its owner only", async () => {
+    const log = openLog();
+    await log.append([draft(0)]);
+    expect(statSync(path).mode & 0o077).toBe(0);
   });
 
   it("puts appends made in one tick in one transaction", async () => {
