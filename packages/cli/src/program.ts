@@ -1,5 +1,6 @@
 // The `signet` command tree.
 import { Command } from "commander";
+import { registerAuditCommands } from "./commands/audit.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerInitCommands } from "./commands/init.js";
 import { registerKeysCommands } from "./commands/keys.js";
@@ -18,5 +19,6 @@ export function buildProgram(): Command {
   registerKeysCommands(program);
   registerRemoteCommands(program);
   registerPolicyCommands(program);
+  registerAuditCommands(program);
   return program;
 }

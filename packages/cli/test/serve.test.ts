@@ -51,7 +51,14 @@ afterAll(() => {
 
 describe("signet init + serve", () => {
   it("init wrote config, certificates and keys with private files at 0600, and printed the admin key once", () => {
-    for (const file of ["signet.yaml", "certs/ca.key", "certs/server.key", "keys/runtime.key", "signet.db", "audit.db"]) {
+    for (const file of [
+      "signet.yaml",
+      "certs/ca.key",
+      "certs/server.key",
+      "keys/runtime.key",
+      "signet.db",
+      "audit.db",
+    ]) {
       expect(statSync(join(dataDir, file)).mode & 0o077, file).toBe(0);
     }
     expect(adminKey).toMatch(/^sgk_/);

@@ -199,6 +199,26 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
           return submit(draft().wire, "alice");
         },
       },
+      {
+        title: "the audit log is verified: hash chain, Merkle roots and signed checkpoints",
+        expected: "VERIFIED",
+        run: async () => {
+          const audit = runtime!.audit;
+          await audit.flush();
+          await audit.checkpoint(); // anchor every entry so far under a signed root
+          const report = await audit.verify();
+          if (!report.ok) {
+            const problem = report.problem!;
+            details.push(`   audit log: ${problem.message}`);
+            return `${problem.kind.toUpperCase()}${problem.seq === undefined ? "" : ` (seq ${problem.seq})`}`;
+          }
+          details.push(
+            `   audit log: ${report.entries} entries, chain and ${report.checkpoints} signed checkpoint(s) verify` +
+              (report.unanchored > 0 ? ` (${report.unanchored} not yet anchored by a checkpoint)` : ""),
+          );
+          return "VERIFIED";
+        },
+      },
     ];
 
     let allAsExpected = true;
@@ -215,9 +235,8 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
       write(`${index + 1}. ${step.title}: ${got}${ok ? "" : `  (expected ${step.expected})`}`);
       for (const line of details) write(line);
     }
-    const refusals = (await runtime.stores.events.listEvents()).filter(
-      (event) => event.outcome === "deny",
-    ).length;
+    await runtime.audit.flush();
+    const refusals = (await runtime.audit.query({ outcome: "deny", limit: 10_000 })).length;
     write(`${refusals} refusals were recorded, each with its code`);
     write(allAsExpected ? "every step ended as expected" : "SOME STEPS DID NOT END AS EXPECTED");
     return allAsExpected;

@@ -4,17 +4,22 @@ import type { Command } from "commander";
 import { createAdminClient } from "../client.js";
 import { DEFAULT_DATA_DIR } from "./init.js";
 
-interface RemoteOptions {
+export interface RemoteOptions {
   readonly url?: string;
   readonly dataDir: string;
   readonly ca?: string;
   readonly json: boolean;
 }
 
-function withRemoteOptions(command: Command): Command {
+/** The options every command that talks to a running runtime takes. */
+export function withRemoteOptions(command: Command): Command {
   return command
     .option("--url <url>", "runtime URL (default SIGNET_URL or https://127.0.0.1:8443)")
-    .option("--data-dir <dir>", "data directory whose certs/ca.crt verifies the runtime", DEFAULT_DATA_DIR)
+    .option(
+      "--data-dir <dir>",
+      "data directory: certs/ca.crt verifies the runtime, keys/runtime.pub verifies its signatures",
+      DEFAULT_DATA_DIR,
+    )
     .option("--ca <file>", "CA certificate that verifies the runtime (default DATA_DIR/certs/ca.crt)")
     .option("--json", "machine-readable output", false);
 }
@@ -35,7 +40,8 @@ async function remote<T>(
   }
 }
 
-function print(options: RemoteOptions, value: unknown, human: () => string): void {
+/** JSON with `--json`, the human form otherwise. */
+export function print(options: { readonly json: boolean }, value: unknown, human: () => string): void {
   process.stdout.write(options.json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
 }
 

@@ -44,6 +44,14 @@ import Database from "better-sqlite3";
 import { type SqliteMigration, migrateSqlite } from "../store/migrations/sqlite.js";
 import { createPrivateFile } from "../store/sqlite.js";
 import type { AuditLog, AuditPruneResult, AuditQuery, AuditRecord } from "./audit-log.js";
+import {
+  type AuditRow,
+  auditQuerySql,
+  columnMismatch,
+  defaultNowMicros,
+  positiveInteger,
+  unavailable,
+} from "./log-common.js";
 import { SubtreeHasher, TILE_SIZE, type TileSource, tileRoot } from "./tiles.js";
 
 /** The audit database's schema, oldest first (its own `schema_migrations` table tracks it). */
@@ -163,35 +171,13 @@ interface EntryRow {
   bytes: Buffer;
 }
 
-interface FullRow extends EntryRow {
-  id: string;
-  ts: number;
-  type: string;
-  actor: string | null;
-  target: string | null;
-  outcome: string;
-  code: string | null;
-}
+type FullRow = AuditRow;
 
 /** Rows per INSERT statement: 10 parameters each, well under SQLite's variable limit. */
 const INSERT_CHUNK = 128;
 const COLUMNS = 10;
 const EXPORT_PAGE = 1024;
 const VERIFY_PAGE = 4096;
-const MAX_QUERY_LIMIT = 10_000;
-
-function defaultNowMicros(): number {
-  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
-}
-
-function positiveInteger(value: number, name: string): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer`);
-  return value;
-}
-
-function unavailable(message: string, reason: string): SignetError {
-  return new SignetError("AUDIT_UNAVAILABLE", message, { reason });
-}
 
 /**
  * The audit log over better-sqlite3, in its own file.
@@ -365,29 +351,12 @@ export class SqliteAuditLog implements AuditLog {
 
   /** Entries matching every filter given, parsed from their stored bytes. */
   query(query: AuditQuery): Promise<AuditRecord[]> {
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    const filter = (clause: string, value: string | number | undefined): void => {
-      if (value === undefined) return;
-      where.push(clause);
-      params.push(value);
-    };
-    filter("type = ?", query.eventType);
-    filter("actor = ?", query.actor);
-    filter("target = ?", query.target);
-    filter("outcome = ?", query.outcome);
-    filter("code = ?", query.code);
-    filter("id = ?", query.id);
-    filter("ts >= ?", query.sinceMicros);
-    filter("ts < ?", query.untilMicros);
-    filter("seq > ?", query.afterSeq);
-    filter("seq < ?", query.beforeSeq);
-    const limit = Math.min(Math.max(1, Math.floor(query.limit ?? 100)), MAX_QUERY_LIMIT);
-    const sql =
-      "SELECT seq, hash, bytes FROM audit_entries" +
-      (where.length === 0 ? "" : ` WHERE ${where.join(" AND ")}`) +
-      ` ORDER BY seq ${query.newestFirst === true ? "DESC" : "ASC"} LIMIT ${limit}`;
-    const rows = this.#db.prepare<(string | number)[], EntryRow>(sql).all(...params);
+    const { where, order, limit, params } = auditQuerySql(query, () => "?");
+    const rows = this.#db
+      .prepare<(string | number)[], EntryRow>(
+        `SELECT seq, hash, bytes FROM audit_entries${where} ORDER BY seq ${order} LIMIT ${limit}`,
+      )
+      .all(...params);
     return Promise.resolve(
       rows.map((row) => ({ ...parseAuditEntry(row.bytes), hash: row.hash as ContentHash })),
     );
@@ -832,34 +801,4 @@ export class SqliteAuditLog implements AuditLog {
     if (checkpoint !== undefined) this.#lastCheckpoint = checkpoint;
     for (const { waiting, sealed } of accepted) waiting.resolve(sealed);
   }
-}
-
-/** The first query column of a row that disagrees with its hashed bytes, as a problem. */
-function columnMismatch(row: FullRow): AuditProblem | undefined {
-  let entry;
-  try {
-    entry = parseAuditEntry(row.bytes);
-  } catch {
-    return undefined; // the chain check reports bytes that are not an entry
-  }
-  const expected: Record<string, unknown> = {
-    seq: entry.seq,
-    id: entry.id,
-    ts: parseAuditTime(entry.time),
-    type: entry.type,
-    actor: entry.actor ?? null,
-    target: entry.target ?? null,
-    outcome: entry.outcome,
-    code: entry.code ?? null,
-  };
-  for (const [column, value] of Object.entries(expected)) {
-    if ((row as unknown as Record<string, unknown>)[column] !== value) {
-      return {
-        kind: "edited",
-        seq: row.seq,
-        message: `Entry ${row.seq} was changed: its ${column} column disagrees with its hashed bytes`,
-      };
-    }
-  }
-  return undefined;
 }
