@@ -1,5 +1,11 @@
 // What the SQLite and PostgreSQL audit logs share: row shapes, the column check, filters, errors.
-import { type AuditProblem, SignetError, parseAuditEntry, parseAuditTime } from "@signet/protocol";
+import {
+  type AuditProblem,
+  type AuditVerifyReport,
+  SignetError,
+  parseAuditEntry,
+  parseAuditTime,
+} from "@signet/protocol";
 import type { AuditQuery } from "./audit-log.js";
 
 /** A stored row: the entry's bytes, its recorded hash, and the query columns copied from its draft. */
@@ -93,4 +99,15 @@ export function columnMismatch(row: AuditRow): AuditProblem | undefined {
     }
   }
   return undefined;
+}
+
+/** The verifier's report, or the column problem instead when it concerns an earlier entry. */
+export function withColumnProblem(
+  report: AuditVerifyReport,
+  mismatch: AuditProblem | undefined,
+): AuditVerifyReport {
+  if (mismatch === undefined) return report;
+  const reported = report.problem?.seq;
+  if (!report.ok && (reported === undefined || reported <= mismatch.seq!)) return report;
+  return { ...report, ok: false, problem: mismatch };
 }

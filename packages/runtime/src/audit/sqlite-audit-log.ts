@@ -48,6 +48,7 @@ import {
   type AuditRow,
   auditQuerySql,
   columnMismatch,
+  withColumnProblem,
   defaultNowMicros,
   positiveInteger,
   unavailable,
@@ -490,9 +491,7 @@ export class SqliteAuditLog implements AuditLog {
       // Let appends and requests run between pages of a long log.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    const report = verifier.finish();
-    if (!report.ok || mismatch === undefined) return report;
-    return { ...report, ok: false, problem: mismatch };
+    return withColumnProblem(verifier.finish(), mismatch);
   }
 
   /**
