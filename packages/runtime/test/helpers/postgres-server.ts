@@ -127,7 +127,8 @@ function findBinaries(): Binaries {
   }
   throw new Error(
     "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found in /usr/lib/postgresql/*/bin " +
-      "or on PATH. Run `bash scripts/ensure-test-services.sh`, or install them (Debian: apt-get install postgresql).",
+      "or on PATH. Run `bash scripts/ensure-test-services.sh`, or install them " +
+      "(Debian: apt-get install postgresql).",
   );
 }
 
@@ -158,7 +159,7 @@ function readLog(path: string): string {
 /**
  * Starts a server and creates the suite's database. Call it in `beforeAll` and `stop()` in `afterAll`.
  *
- * Example: `const server = await startPostgres(); const stores = await openPostgresStores({ url: server.url });`.
+ * Example: `const server = await startPostgres(); await openPostgresStores({ url: server.url });`.
  */
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
   const binaries = findBinaries();
@@ -190,7 +191,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     if (running) stopNow();
     rmSyncQuiet(dir);
   };
-  const removeFolder = () => rm(dir, { recursive: true, force: true });
+  const removeFolder = () => rm(dir, { recursive: true, force: true, maxRetries: 3 });
 
   let port = 0;
   const startServer = async (): Promise<void> => {
@@ -389,7 +390,7 @@ async function sweepAbandoned(binaries: Binaries, asRoot: boolean): Promise<void
         asRoot ? run("runuser", ["-u", SUPERUSER, "--", binaries.pgCtl, ...args]) : run(binaries.pgCtl, args)
       ).catch(() => undefined);
     }
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);
   }
 }
 
