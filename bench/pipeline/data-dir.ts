@@ -53,6 +53,11 @@ function configYaml(): string {
     "  api_keys: true",
     "logging:",
     "  level: warn",
+    // The pipeline bench pushes thousands of calls a second from one sender (bench-caller), far above
+    // MACP's 600 a minute: its limit sits well above anything it can reach, so the bench measures the
+    // pipeline with the rate-limit step running (a counter per call), never the limit itself.
+    "rate_limits:",
+    "  messages_per_minute: 100000000",
     "",
   ].join("\n");
 }

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { AuditLog } from "./audit/audit-log.js";
 import { type EventRecorder, createAuditRecorder } from "./audit/audit-recorder.js";
 import { startAuditRetention } from "./audit/retention.js";
+import { PostgresAuditLog } from "./audit/postgres-audit-log.js";
 import { SqliteAuditLog } from "./audit/sqlite-audit-log.js";
 import { registerAuditRoutes } from "./http/routes/audit.js";
 import { type ApiKeyCacheOptions, DEFAULT_API_KEY_CACHE, createApiKeyCache } from "./auth/api-key-cache.js";
@@ -41,6 +42,7 @@ import { registerHealthRoutes } from "./http/routes/health.js";
 import { AgentRegistry } from "./registry/agent-registry.js";
 import { agentPolicySources } from "./registry/agent-policy.js";
 import { openStores } from "./store/open.js";
+import { type SignetRateLimiter, createRateLimiter } from "./ratelimit/signet-rate-limiter.js";
 import type { ApiKeyStore, Stores } from "./store/types.js";
 import { createLogger } from "./telemetry/logger.js";
 import { type RuntimeMetrics, createRuntimeMetrics } from "./telemetry/metrics.js";
@@ -65,6 +67,8 @@ export interface Runtime {
   readonly logger: Logger;
   /** The runtime's own signing key (receipts, checkpoints). */
   readonly signingKey: Ed25519PrivateKey;
+  /** Rate limits: pipeline step 8, session starts, unauthenticated requests per client address. */
+  readonly limiter: SignetRateLimiter;
   /** Starts listening; resolves to the base URL (`https://127.0.0.1:8443`). */
   start(): Promise<string>;
   /** Stops accepting, drains in-flight requests, closes the stores. Safe to call twice. */
@@ -95,17 +99,37 @@ function loadSigningKey(path: string): Ed25519PrivateKey {
   }
 }
 
-async function openConfiguredStores(config: RuntimeConfig): Promise<Stores> {
+async function openConfiguredStores(config: RuntimeConfig, logger: Logger): Promise<Stores> {
+  const url = config.storage.databaseUrl;
+  if (url === undefined) return openStores({ kind: "sqlite", path: config.storage.sqlitePath });
+  if (!/^postgres(ql)?:\/\//.test(url))
+    throw new ConfigError(["storage.database_url: must be a postgres:// URL"]);
+  // The URL may carry a password: it never reaches a log line or an error message.
+  return openStores({
+    kind: "postgres",
+    url,
+    onIdleError: (error: Error) =>
+      logger.warn({ err: { message: error.message } }, "database connection lost"),
+  });
+}
+
+/** The audit log: in PostgreSQL beside the other stores when they are there, else its own SQLite file. */
+async function openAuditLog(config: RuntimeConfig, key: Ed25519PrivateKey): Promise<AuditLog> {
+  const settings = {
+    key,
+    checkpointEvery: config.audit.checkpointEvery,
+    checkpointIntervalMs: config.audit.checkpointIntervalMs,
+  };
   const url = config.storage.databaseUrl;
   if (url !== undefined) {
-    if (/^postgres(ql)?:\/\//.test(url)) {
-      throw new ConfigError([
-        "storage.database_url: PostgreSQL is not supported by this version yet; unset SIGNET_DATABASE_URL to use SQLite",
-      ]);
-    }
-    throw new ConfigError(["storage.database_url: must be a postgres:// URL"]);
+    return PostgresAuditLog.open({ url, ...settings, statementTimeoutMs: config.audit.busyTimeoutMs });
   }
-  return openStores({ kind: "sqlite", path: config.storage.sqlitePath });
+  return new SqliteAuditLog({
+    path: config.audit.path,
+    ...settings,
+    synchronous: config.audit.synchronous,
+    busyTimeoutMs: config.audit.busyTimeoutMs,
+  });
 }
 
 function readStaticKeys(paths: readonly string[]): string[] {
@@ -277,22 +301,16 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
         }).catch((error: unknown) => {
           throw new ConfigError([(error as Error).message]);
         });
-  const stores = options.stores ?? (await openConfiguredStores(config));
+  const stores = options.stores ?? (await openConfiguredStores(config, logger));
   let audit: AuditLog;
   try {
-    audit = new SqliteAuditLog({
-      path: config.audit.path,
-      key: signingKey,
-      synchronous: config.audit.synchronous,
-      checkpointEvery: config.audit.checkpointEvery,
-      checkpointIntervalMs: config.audit.checkpointIntervalMs,
-      busyTimeoutMs: config.audit.busyTimeoutMs,
-    });
+    audit = await openAuditLog(config, signingKey);
   } catch (error) {
     if (options.stores === undefined) await stores.close();
     throw error;
   }
   const events = createAuditRecorder(audit, { redaction: config.redaction });
+  let limiter: SignetRateLimiter | undefined;
   try {
     // One cache for verifying and revoking, so a revocation through this runtime applies at once.
     const apiKeys = createApiKeyCache(stores.apiKeys, options.apiKeyCache ?? DEFAULT_API_KEY_CACHE);
@@ -300,6 +318,13 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       keyRotationGraceMs: config.registry.keyRotationGraceMs,
     });
     const metrics = createRuntimeMetrics();
+    // In this process, or shared through Redis (failing open to this process while Redis is down).
+    limiter = await createRateLimiter({
+      limits: config.rateLimits,
+      ...(config.rateLimits.backend === "redis" && config.redis !== undefined ? { redis: config.redis } : {}),
+      logger,
+    });
+    const rateLimiter = limiter;
     const authenticator = buildAuthenticator(config, apiKeys, events, logger);
     const roles = createRoleAssignments(stores.roles, roleCatalogue, {
       ...DEFAULT_ROLE_ASSIGNMENT_CACHE,
@@ -313,6 +338,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       events,
       // Every request runs with its credential's permissions and those of its principal's roles.
       authenticate: async (request) => roles.resolve(await authenticator.authenticate(request)),
+      clientLimits: rateLimiter,
     });
     registerHealthRoutes(app, { metrics, ready: () => stores.ping(), version: RUNTIME_VERSION });
     registerAgentRoutes(app, { registry });
@@ -330,6 +356,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     const policy = openPolicy(config, logger, registry, events);
     const pipeline = new InvocationPipeline({
       policy: policy.engine,
+      limits: rateLimiter,
       registry,
       replay: stores.replay,
       events,
@@ -385,6 +412,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       metrics,
       logger,
       signingKey,
+      limiter: rateLimiter,
       async start() {
         await app.listen({ host: config.server.host, port: config.server.port });
         const address = app.server.address() as AddressInfo;
@@ -409,6 +437,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
           policy.watcher?.close();
           router.close();
           await app.close();
+          await rateLimiter.close();
           // Queued entries are written, and a last checkpoint signed, before the log closes.
           await audit.close();
           await stores.close();
@@ -417,6 +446,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       },
     };
   } catch (error) {
+    await limiter?.close();
     await audit.close();
     if (options.stores === undefined) await stores.close();
     throw error;

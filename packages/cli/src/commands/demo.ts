@@ -10,6 +10,9 @@ import { Agent, AuthConfig, PermissionDeniedError, SignetClient } from "@signet/
 import { Agent as HttpsAgent, request } from "undici";
 import { initDataDir } from "./init.js";
 
+/** The demo's per-sender limit: its agents make a handful of calls each (docs/operations.md "Rate limits"). */
+const DEMO_MESSAGES_PER_MINUTE = 10;
+
 interface Step {
   readonly title: string;
   readonly expected: string;
@@ -35,7 +38,12 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   try {
     write(`Signet demo — data in ${dataDir}${temporary ? " (temporary)" : ""}`);
     await initDataDir(dataDir, { force: false });
-    const config = loadConfig({ dataDir, env: {}, overrides: { host: "127.0.0.1", port: 0 } });
+    const loaded = loadConfig({ dataDir, env: {}, overrides: { host: "127.0.0.1", port: 0 } });
+    // Each demo sender makes a handful of calls: a small per-sender limit is plenty, and shows itself.
+    const config = {
+      ...loaded,
+      rateLimits: { ...loaded.rateLimits, messagesPerMinute: DEMO_MESSAGES_PER_MINUTE },
+    };
     runtime = await createRuntime(config, { logger: createLogger({ level: "silent" }) });
     const url = await runtime.start();
     const ca = readFileSync(join(dataDir, "certs", "ca.crt"), "utf8");
@@ -190,6 +198,32 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
         title: "an envelope signed two minutes ago",
         expected: "STALE_MESSAGE",
         run: () => submit(draft({ ts: Date.now() - 120_000 }).wire, "alice"),
+      },
+      {
+        title: `bob sends ${DEMO_MESSAGES_PER_MINUTE + 1} queries in a row; the demo allows ${DEMO_MESSAGES_PER_MINUTE} per sender per minute`,
+        expected: "RATE_LIMITED",
+        run: async () => {
+          const bobQuery = (i: number) =>
+            signEnvelope(
+              { type: "invoke", from: "bob", to: "tool:database/query", body: { query: `select ${i}` } },
+              keys.bob,
+            ).wire;
+          let passed = 0;
+          for (let i = 0; i < DEMO_MESSAGES_PER_MINUTE; i++) {
+            if ((await submit(bobQuery(i), "bob")) === "OK") passed++;
+          }
+          const response = await request(`${url}/v1/envelopes`, {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer ${apiKeys.bob!}` },
+            body: bobQuery(DEMO_MESSAGES_PER_MINUTE),
+            dispatcher: httpsAgent,
+          });
+          const body = (await response.body.json()) as { error?: { code: string } };
+          details.push(
+            `   ${passed} passed; the next: HTTP ${response.statusCode}, retry-after ${String(response.headers["retry-after"])} s`,
+          );
+          return passed === DEMO_MESSAGES_PER_MINUTE ? (body.error?.code ?? "OK") : `${passed} passed`;
+        },
       },
       {
         title: "alice's key is revoked; she signs again",

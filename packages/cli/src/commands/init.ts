@@ -56,6 +56,16 @@ envelopes:
   max_depth: 64
   freshness_window_ms: 60000
 
+# Per-minute limits (MACP's defaults); policy rules' rate_limit and agent definitions' rate_limits
+# add stricter ones for the calls they allow. Over a limit: 429 RATE_LIMITED with retry-after.
+rate_limits:
+  # backend: memory               # memory (this process), or redis (shared): the default once redis.url is set
+  messages_per_minute: 600        # envelopes per sender
+  session_starts_per_minute: 60   # session starts per sender
+  unauthenticated_per_minute: 60  # failed authentications per client address, then refused
+# redis:
+#   url: redis://127.0.0.1:6379   # or SIGNET_REDIS_URL; with backend: redis, limits are shared
+
 logging:
   level: info
 `;

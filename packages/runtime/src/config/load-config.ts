@@ -5,6 +5,7 @@ import { Ajv, type ErrorObject } from "ajv";
 import type { RedactionSpec } from "@signet/protocol";
 import { parse as parseYaml } from "yaml";
 import { isPermissionGrant } from "../auth/principal.js";
+import { DEFAULT_RATE_LIMITS } from "../ratelimit/defaults.js";
 import type { PrincipalKind } from "../store/types.js";
 import { interpolateDeep } from "./interpolate.js";
 import { CONFIG_SCHEMA } from "./schema.js";
@@ -92,6 +93,23 @@ export interface RuntimeConfig {
   /** Policy files (`*.yaml`) in `dir`; reloaded on change when `watch`. */
   readonly policy: { readonly dir: string; readonly watch: boolean; readonly debounceMs: number };
   readonly logging: { readonly level: string; readonly debug: boolean };
+  /**
+   * Rate limits (pipeline step 8 and unauthenticated requests per client address), counted in this
+   * process (`memory`) or in Redis shared by every instance (`redis`, the default when `redis.url` is set).
+   */
+  readonly rateLimits: {
+    readonly backend: "memory" | "redis";
+    readonly messagesPerMinute: number;
+    readonly sessionStartsPerMinute: number;
+    readonly unauthenticatedPerMinute: number;
+  };
+  /** Redis (`redis.url` / SIGNET_REDIS_URL); absent when not configured. */
+  readonly redis?: {
+    readonly url: string;
+    readonly keyPrefix: string;
+    readonly commandTimeoutMs: number;
+    readonly connectTimeoutMs: number;
+  };
 }
 
 /** Command-line overrides, which win over the environment, which wins over the file. */
@@ -163,6 +181,7 @@ function applyEnvironment(raw: Raw, env: NodeJS.ProcessEnv): void {
   if (env.SIGNET_TLS_CERT_PATH) section("tls").cert_path = env.SIGNET_TLS_CERT_PATH;
   if (env.SIGNET_TLS_KEY_PATH) section("tls").key_path = env.SIGNET_TLS_KEY_PATH;
   if (env.SIGNET_DATABASE_URL) section("storage").database_url = env.SIGNET_DATABASE_URL;
+  if (env.SIGNET_REDIS_URL) section("redis").url = env.SIGNET_REDIS_URL;
   if (env.SIGNET_LOG_LEVEL) section("logging").level = env.SIGNET_LOG_LEVEL;
   if (env.SIGNET_AUDIT_PATH) section("audit").path = env.SIGNET_AUDIT_PATH;
   if (env.SIGNET_AUDIT_RETENTION_DAYS) section("audit").retention_days = env.SIGNET_AUDIT_RETENTION_DAYS;
@@ -228,6 +247,9 @@ export function loadConfig(options: {
     throw new ConfigError((validate.errors ?? []).map((error) => `${file}: ${describeError(error)}`));
   }
   const config = resolveConfig(raw, dataDir);
+  if (config.rateLimits.backend === "redis" && config.redis === undefined) {
+    throw new ConfigError([`${file}: rate_limits.backend: redis needs redis.url (or SIGNET_REDIS_URL)`]);
+  }
   const unknownGrants = unknownCertificateGrants(config).map((problem) => `${file}: ${problem}`);
   if (unknownGrants.length > 0) throw new ConfigError(unknownGrants);
   const problems = productionProblems(config);
@@ -366,6 +388,43 @@ function resolveConfig(raw: Raw, dataDir: string): RuntimeConfig {
       heartbeatMs: num(raw.routing, "heartbeat_ms", 30_000),
     },
     logging: { level, debug: bool(raw.logging, "debug", false) },
+    ...resolveRateLimits(raw.rate_limits, raw.redis),
+  };
+}
+
+/** `rate_limits` (defaults: MACP's) and `redis`; the backend is Redis when a URL is set unless told otherwise. */
+function resolveRateLimits(
+  limits: Record<string, unknown> | undefined,
+  redis: Record<string, unknown> | undefined,
+): Pick<RuntimeConfig, "rateLimits" | "redis"> {
+  const url = str(redis, "url");
+  return {
+    rateLimits: {
+      backend:
+        (str(limits, "backend") as "memory" | "redis" | undefined) ??
+        (url === undefined ? "memory" : "redis"),
+      messagesPerMinute: num(limits, "messages_per_minute", DEFAULT_RATE_LIMITS.messagesPerMinute),
+      sessionStartsPerMinute: num(
+        limits,
+        "session_starts_per_minute",
+        DEFAULT_RATE_LIMITS.sessionStartsPerMinute,
+      ),
+      unauthenticatedPerMinute: num(
+        limits,
+        "unauthenticated_per_minute",
+        DEFAULT_RATE_LIMITS.unauthenticatedPerMinute,
+      ),
+    },
+    ...(url === undefined
+      ? {}
+      : {
+          redis: {
+            url,
+            keyPrefix: str(redis, "key_prefix") ?? "signet:rl",
+            commandTimeoutMs: num(redis, "command_timeout_ms", 500),
+            connectTimeoutMs: num(redis, "connect_timeout_ms", 2000),
+          },
+        }),
   };
 }
 

@@ -174,6 +174,27 @@ export const CONFIG_SCHEMA = {
         heartbeat_ms: { type: "integer", minimum: 100, maximum: 600_000 },
       },
     },
+    // Rate limits (docs/operations.md "Rate limits"): per sender, per client address, and where counted.
+    rate_limits: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        backend: { type: "string", enum: ["memory", "redis"] },
+        messages_per_minute: { type: "integer", minimum: 1, maximum: 100_000_000 },
+        session_starts_per_minute: { type: "integer", minimum: 1, maximum: 100_000_000 },
+        unauthenticated_per_minute: { type: "integer", minimum: 1, maximum: 100_000_000 },
+      },
+    },
+    redis: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        url: { type: "string", pattern: "^$|^rediss?://" },
+        key_prefix: { type: "string", minLength: 1, maxLength: 128 },
+        command_timeout_ms: { type: "integer", minimum: 10, maximum: 60_000 },
+        connect_timeout_ms: { type: "integer", minimum: 100, maximum: 60_000 },
+      },
+    },
     logging: {
       type: "object",
       additionalProperties: false,

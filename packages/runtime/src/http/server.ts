@@ -1,7 +1,12 @@
 // The HTTP layer: a thin Fastify adapter that authenticates, checks permissions and calls services.
 import type { TLSSocket } from "node:tls";
 import { SignetError, parseStrictJson } from "@signet/protocol";
-import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from "fastify";
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from "fastify";
 import type { Logger } from "pino";
 import type { EventRecorder } from "../audit/audit-recorder.js";
 import type { AuthRequest } from "../auth/authenticator.js";
@@ -9,6 +14,8 @@ import { type Permission, type Principal, hasPermission } from "../auth/principa
 import type { RuntimeConfig } from "../config/load-config.js";
 import type { RuntimeMetrics } from "../telemetry/metrics.js";
 import { peerPrincipal } from "../tls/peer-identity.js";
+import { rateLimitHeaders } from "../ratelimit/rate-limit-headers.js";
+import type { ClientRateLimiter } from "../ratelimit/signet-rate-limiter.js";
 import { installErrorHandling, sendError } from "./errors.js";
 
 /**
@@ -62,6 +69,8 @@ export interface HttpServerOptions {
   readonly metrics: RuntimeMetrics;
   readonly events: EventRecorder;
   readonly authenticate: (request: AuthRequest) => Promise<Principal>;
+  /** Limits requests that fail authentication per client address (`request.ip`). */
+  readonly clientLimits?: ClientRateLimiter;
 }
 
 /** The principal of a request that passed authentication. */
@@ -130,9 +139,28 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
 
   installErrorHandling(app, metrics);
 
+  /** A client address over its unauthenticated limit: 429 with retry-after, and the connection closed. */
+  const refuseClient = (reply: FastifyReply, refusal: SignetError): FastifyReply => {
+    metrics.refusals.inc({ code: refusal.code });
+    void reply.header("connection", "close");
+    void reply.headers(
+      rateLimitHeaders({
+        limit: options.clientLimits?.limits.unauthenticatedPerMinute ?? 0,
+        remaining: 0,
+        resetMs: refusal.details.retry_after_ms ?? 0,
+      }),
+    );
+    return sendError(reply, refusal);
+  };
+
   app.addHook("onRequest", async (request, reply) => {
     const guard = request.routeOptions.config.guard;
     if (guard?.public === true || request.routeOptions.url === undefined) return;
+    // Rate limit per client address. request.ip is the socket's peer address; X-Forwarded-For counts
+    // only when server.trust_proxy says which proxies to believe, so a client cannot pick its own key.
+    const limits = options.clientLimits;
+    const blocked = limits?.refuseBlockedClient(request.ip);
+    if (blocked !== undefined) return refuseClient(reply, blocked);
     try {
       const peer = config.server.insecure
         ? undefined
@@ -145,6 +173,26 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     } catch (error) {
       // UNAUTHENTICATED, or UNAVAILABLE when keys, JWKS or role assignments could not be read.
       const refusal = error instanceof SignetError ? error : new SignetError("UNAUTHENTICATED");
+      if (refusal.code === "UNAUTHENTICATED" && limits !== undefined) {
+        const limited = await limits.countUnauthenticated(request.ip).catch(() => undefined);
+        if (limited !== undefined) {
+          // Audited once per address and window: later requests are refused before authentication.
+          await events
+            .record({
+              type: "rate_limited",
+              target: `route:${request.method} ${request.routeOptions.url}`,
+              outcome: "deny",
+              code: "RATE_LIMITED",
+              metadata: {
+                reason: "unauthenticated_limit",
+                source_ip: request.ip,
+                limit: limits.limits.unauthenticatedPerMinute,
+              },
+            })
+            .catch(() => undefined);
+          return refuseClient(reply, limited);
+        }
+      }
       metrics.refusals.inc({ code: refusal.code });
       // A refused upgrade (or any refused request) must not keep its connection: close it.
       void reply.header("connection", "close");

@@ -18,7 +18,7 @@ import {
 import { type AuditEventInput, type EventRecorder, envelopeRef } from "../audit/audit-recorder.js";
 import type { Principal } from "../auth/principal.js";
 import type { AgentRegistry } from "../registry/agent-registry.js";
-import type { Router } from "../routing/router.js";
+import type { CallResult, Router } from "../routing/router.js";
 import type { ReplayStore } from "../store/types.js";
 import type { RuntimeMetrics } from "../telemetry/metrics.js";
 import {
@@ -29,6 +29,7 @@ import {
   type PayloadValidator,
   type PolicyDecision,
   type PolicyEngine,
+  type RateLimitStatus,
   type RateLimiter,
 } from "./hooks.js";
 
@@ -71,6 +72,8 @@ export interface PipelineDependencies {
 export interface SubmissionContext {
   readonly principal: Principal;
   readonly sourceIp?: string;
+  /** Step 8: told where the binding rate limit stands (POST /v1/envelopes sends it as headers). */
+  readonly onRateLimit?: (status: RateLimitStatus) => void;
 }
 
 const key = (sender: string, id: string): string => `${sender}\u0000${id}`;
@@ -207,6 +210,7 @@ export class InvocationPipeline {
       tool,
       ...(context.sourceIp === undefined ? {} : { sourceIp: context.sourceIp }),
       now: receivedAt,
+      ...(context.onRateLimit === undefined ? {} : { onRateLimit: context.onRateLimit }), // step 8
     };
 
     // Steps 6–8. A permanent refusal is stored as the message's outcome; a retryable one releases
@@ -231,7 +235,8 @@ export class InvocationPipeline {
           reason: `no provider of capability:${tool} accepts requests from ${requester.id}`,
         });
       }
-      const limited = await this.limits.check(invocation);
+      // Step 8: the sender's limits and those the allowing rules carry (policy and agent definitions).
+      const limited = await this.limits.check(invocation, decision);
       if (limited !== undefined) throw limited;
     } catch (error) {
       // The audit entry names every rule that decided, and the layer, not only the first.
@@ -282,17 +287,15 @@ export class InvocationPipeline {
             runtimeKey,
           ),
         // For a capability: only providers whose capability_access admits this requester.
-        isCapability
-          ? (connection) => this.deps.registry.capabilityAllows(tool, requester, connection.agentId)
-          : undefined,
+        isCapability ? { allowedAgents: this.deps.registry.capabilityProvidersFor(tool, requester) } : {},
       );
     } catch (error) {
       // Nothing was sent: the identical envelope may be retried.
       throw await this.refuseAdmitted(error, context, verified, auditId);
     }
 
-    const finish = (resultWire: string) =>
-      this.acceptResult(resultWire, verified, call.connection.agentId, { auditId, rules, receivedAt });
+    const finish = ({ wire, executor }: CallResult) =>
+      this.acceptResult(wire, verified, executor, { auditId, rules, receivedAt });
     const timeout = new Promise<never>((_, reject) => {
       const timer = setTimeout(
         () => reject(new SignetError("TIMEOUT", undefined, { reason: "deadline" })),

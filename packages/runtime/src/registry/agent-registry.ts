@@ -61,6 +61,12 @@ function keyState(record: AgentKeyRecord, now: number): AgentKeyView["state"] {
 /** Told when a key stops verifying at once, so live connections can be notified. */
 export type KeyRevokedListener = (agentId: string, kid: string) => void;
 
+/** A change made through this registry, for other runtime instances to apply (see ClusterLink). */
+export type RegistryChange =
+  | { readonly kind: "deployed"; readonly agentId: string }
+  | { readonly kind: "rotated"; readonly agentId: string }
+  | { readonly kind: "revoked"; readonly agentId: string; readonly kid: string };
+
 export class AgentRegistry {
   private readonly keys = new Map<string, IndexedKey>();
   /** Tool name → agents whose registration allows serving it. */
@@ -69,6 +75,7 @@ export class AgentRegistry {
   private readonly providers = new Map<string, Map<string, readonly PrincipalMatcher[]>>();
   private readonly revokedListeners: KeyRevokedListener[] = [];
   private readonly deployedListeners: ((agent: AgentRecord) => void)[] = [];
+  private readonly changeListeners: ((change: RegistryChange) => void)[] = [];
   /** Every agent, for synchronous readers (policy compilation). */
   private readonly agents = new Map<string, AgentRecord>();
 
@@ -127,6 +134,36 @@ export class AgentRegistry {
     }
   }
 
+  /** Registers a listener told of every change made through this registry (not of applied ones). */
+  onChange(listener: (change: RegistryChange) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  /**
+   * Applies a change another instance made: reloads from the store, then tells this instance's
+   * listeners as if the change had been made here (a revoked key's live connections are told; a
+   * deployed definition's policy rules are recompiled). It is not announced again.
+   */
+  async applyRemoteChange(change: RegistryChange): Promise<void> {
+    await this.reload();
+    if (change.kind === "revoked") {
+      for (const listener of this.revokedListeners) listener(change.agentId, change.kid);
+    } else if (change.kind === "deployed") {
+      const agent = this.agents.get(change.agentId);
+      if (agent !== undefined) for (const listener of this.deployedListeners) listener(agent);
+    }
+  }
+
+  private changed(change: RegistryChange): void {
+    for (const listener of this.changeListeners) {
+      try {
+        listener(change);
+      } catch {
+        // A listener's failure (a peer link down) never undoes or hides the change itself.
+      }
+    }
+  }
+
   /** True when some registered agent may serve `tool`. */
   isServedTool(tool: string): boolean {
     return (this.servedBy.get(tool)?.size ?? 0) > 0;
@@ -157,6 +194,15 @@ export class AgentRegistry {
     }
     for (const matchers of agents.values()) if (check(matchers)) return true;
     return false;
+  }
+
+  /** The agents providing `capability` whose capability_access admits `requester`. */
+  capabilityProvidersFor(capability: string, requester: { id: string; kind: string }): Set<string> {
+    const allowed = new Set<string>();
+    for (const [agentId, matchers] of this.providers.get(capability) ?? []) {
+      if (matchers.some((matcher) => matcher.test(requester.id, requester.kind))) allowed.add(agentId);
+    }
+    return allowed;
   }
 
   /** True when `agentId`'s registration allows it to serve `tool`. */
@@ -302,6 +348,7 @@ export class AgentRegistry {
       },
     });
     for (const listener of this.deployedListeners) listener(agent);
+    this.changed({ kind: "deployed", agentId: agent.id });
     return { agent, keys: await this.listKeys(agent.id), created: existing === undefined };
   }
 
@@ -364,6 +411,7 @@ export class AgentRegistry {
       outcome: "success",
       metadata: { new_kid: key.kid, retiring: retired, grace_ms: graceMs },
     });
+    this.changed({ kind: "rotated", agentId });
     return this.listKeys(agentId);
   }
 
@@ -380,6 +428,7 @@ export class AgentRegistry {
     if (updated === undefined) throw new SignetError("NOT_FOUND", "No such key");
     this.index(updated);
     for (const listener of this.revokedListeners) listener(agentId, kid);
+    this.changed({ kind: "revoked", agentId, kid });
     await this.events.record({
       type: "key_revoked",
       actor: ctx.actor,

@@ -12,9 +12,37 @@ export interface ExecutorConnection {
   sendInvoke(envelope: string, delivery: Delivery): void;
 }
 
+/** What an executor answered: its signed result's wire text, and which agent it is. */
+export interface CallResult {
+  readonly wire: string;
+  readonly executor: string;
+}
+
+/**
+ * Another runtime instance's executors, reached through the cluster link (routing/cluster.ts): used
+ * when no local connection can take a call.
+ */
+export interface RemoteDispatcher {
+  /** True when some live peer instance has an executor for `target`. */
+  has(target: string): boolean;
+  /** Sends the call to such a peer; settles like a local call's result. */
+  forward(call: ForwardedCall): Promise<CallResult>;
+}
+
+/** A call as it travels to a peer instance: everything is data, nothing is a closure. */
+export interface ForwardedCall {
+  readonly callId: string;
+  readonly target: string;
+  readonly deadline: number;
+  readonly envelope: string;
+  readonly delivery: Delivery;
+  /** Only executors of these agents may take it (a capability's allowed providers). */
+  readonly allowedAgents?: readonly string[];
+}
+
 interface PendingCall {
   readonly connection: ExecutorConnection;
-  readonly resolve: (wire: string) => void;
+  readonly resolve: (result: CallResult) => void;
   readonly reject: (error: SignetError) => void;
   readonly timer: NodeJS.Timeout;
 }
@@ -22,12 +50,20 @@ interface PendingCall {
 /** A dispatched call: which connection took it, and its result (the executor's wire text). */
 export interface DispatchedCall {
   readonly callId: string;
-  readonly connection: ExecutorConnection;
   /**
-   * Settles with the result wire text whenever it arrives — even after the caller's deadline, up to
-   * the router's hold time — or rejects when the executor refuses the call or disconnects.
+   * Settles with the result whenever it arrives — even after the caller's deadline, up to the
+   * router's hold time — or rejects when the executor refuses the call or disconnects.
    */
-  readonly result: Promise<string>;
+  readonly result: Promise<CallResult>;
+}
+
+export interface DispatchOptions {
+  /** Only executors of these agents may take the call (a capability's allowed providers). */
+  readonly allowedAgents?: ReadonlySet<string>;
+  /** Use this call id (a call forwarded by a peer keeps the id its delivery was signed with). */
+  readonly callId?: string;
+  /** Never forward to a peer (the call already came from one). */
+  readonly localOnly?: boolean;
 }
 
 export interface RouterOptions {
@@ -40,8 +76,19 @@ export class Router {
   private readonly cursor = new Map<string, number>();
   private readonly inFlight = new Map<string, number>();
   private readonly pending = new Map<string, PendingCall>();
+  private remote: RemoteDispatcher | undefined;
 
   constructor(private readonly options: RouterOptions = { lateResultHoldMs: 60_000 }) {}
+
+  /** Lets calls no local executor can take go to peer instances. */
+  setRemote(remote: RemoteDispatcher | undefined): void {
+    this.remote = remote;
+  }
+
+  /** Every target some local connection serves. */
+  localTargets(): string[] {
+    return [...this.byTool.keys()];
+  }
 
   /** Adds a connection for every tool it serves. */
   register(connection: ExecutorConnection): void {
@@ -84,41 +131,61 @@ export class Router {
   }
 
   /**
-   * Picks the next connection for `tool` with room (round-robin) and sends it the call. Throws
-   * `TARGET_UNAVAILABLE` synchronously, before anything is sent, when none is connected or all are full.
+   * Picks the next local connection for `tool` with room (round-robin) and sends it the call; when
+   * none can take it, forwards it to a peer instance that has one. Throws `TARGET_UNAVAILABLE`
+   * synchronously, before anything is sent, when no executor anywhere can take it.
    */
   dispatch(
     tool: string,
     deadline: number,
     envelope: string,
     makeDelivery: (callId: string) => Delivery,
-    eligible: (connection: ExecutorConnection) => boolean = () => true,
+    options: DispatchOptions = {},
   ): DispatchedCall {
-    const list = this.byTool.get(tool)?.filter(eligible);
-    if (list === undefined || list.length === 0) {
-      throw new SignetError("TARGET_UNAVAILABLE", "No executor for this target is connected", {
-        reason: "none",
-      });
-    }
-    const start = (this.cursor.get(tool) ?? 0) % list.length;
+    const { allowedAgents } = options;
+    const list = this.byTool
+      .get(tool)
+      ?.filter((connection) => allowedAgents === undefined || allowedAgents.has(connection.agentId));
     let chosen: ExecutorConnection | undefined;
-    for (let i = 0; i < list.length; i++) {
-      const candidate = list[(start + i) % list.length]!;
-      if ((this.inFlight.get(candidate.id) ?? 0) < candidate.maxInFlight) {
-        chosen = candidate;
-        this.cursor.set(tool, (start + i + 1) % list.length);
-        break;
+    if (list !== undefined && list.length > 0) {
+      const start = (this.cursor.get(tool) ?? 0) % list.length;
+      for (let i = 0; i < list.length; i++) {
+        const candidate = list[(start + i) % list.length]!;
+        if ((this.inFlight.get(candidate.id) ?? 0) < candidate.maxInFlight) {
+          chosen = candidate;
+          this.cursor.set(tool, (start + i + 1) % list.length);
+          break;
+        }
       }
     }
+    const callId = options.callId ?? newMessageId();
     if (chosen === undefined) {
-      throw new SignetError("TARGET_UNAVAILABLE", "Every executor for this tool is at capacity", {
-        reason: "busy",
-      });
+      const remote = options.localOnly === true ? undefined : this.remote;
+      if (remote?.has(tool) === true) {
+        const delivery = makeDelivery(callId);
+        return {
+          callId,
+          result: remote.forward({
+            callId,
+            target: tool,
+            deadline,
+            envelope,
+            delivery,
+            ...(allowedAgents === undefined ? {} : { allowedAgents: [...allowedAgents] }),
+          }),
+        };
+      }
+      throw list === undefined || list.length === 0
+        ? new SignetError("TARGET_UNAVAILABLE", "No executor for this target is connected", {
+            reason: "none",
+          })
+        : new SignetError("TARGET_UNAVAILABLE", "Every executor for this tool is at capacity", {
+            reason: "busy",
+          });
     }
     const connection = chosen;
-    const callId = newMessageId();
     const delivery = makeDelivery(callId);
-    const result = new Promise<string>((resolve, reject) => {
+    const result = new Promise<CallResult>((resolve, reject) => {
       const hold = Math.max(0, deadline - Date.now()) + this.options.lateResultHoldMs;
       const timer = setTimeout(() => {
         if (this.settle(callId)) reject(new SignetError("TIMEOUT", undefined, { reason: "no_result" }));
@@ -133,7 +200,7 @@ export class Router {
       this.settle(callId);
       throw new SignetError("TARGET_UNAVAILABLE", "The executor connection closed", { reason: "closed" });
     }
-    return { callId, connection, result };
+    return { callId, result };
   }
 
   /** A result frame arrived on `connection`. Returns false for unknown calls or the wrong connection. */
@@ -141,7 +208,7 @@ export class Router {
     const call = this.pending.get(callId);
     if (call === undefined || call.connection !== connection) return false;
     this.settle(callId);
-    call.resolve(wire);
+    call.resolve({ wire, executor: connection.agentId });
     return true;
   }
 

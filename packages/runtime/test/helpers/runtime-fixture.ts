@@ -39,6 +39,8 @@ export interface FixtureOptions {
    * so tests of other steps are not decided by policy; `null` writes no policy directory at all.
    */
   readonly policies?: Readonly<Record<string, string>> | null;
+  /** Run on PostgreSQL (stores and audit log) at this URL instead of the embedded SQLite. */
+  readonly databaseUrl?: string;
 }
 
 /** Creates a data directory the way `signet init` does, then starts a runtime from it on port 0. */
@@ -72,10 +74,15 @@ export async function startRuntime(options: FixtureOptions = {}): Promise<Runtim
         "  mtls:",
         "    principals:",
         '      admin: { kind: user, permissions: ["*"] }',
+        ...(options.databaseUrl === undefined ? [] : ["storage:", `  database_url: ${options.databaseUrl}`]),
         options.yaml ?? "",
       ].join("\n"),
     );
-    const stores = await openStores({ kind: "sqlite", path: join(dir, "signet.db") });
+    const stores = await openStores(
+      options.databaseUrl === undefined
+        ? { kind: "sqlite", path: join(dir, "signet.db") }
+        : { kind: "postgres", url: options.databaseUrl },
+    );
     const admin = await createApiKey(
       stores.apiKeys,
       { name: "admin", principal: "admin", kind: "user", permissions: ["*"] },
