@@ -1,4 +1,5 @@
 // Assembles a runtime from its configuration: stores, registry, authentication, HTTPS, and shutdown.
+import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { Ed25519PrivateKey } from "@signet/protocol";
@@ -35,6 +36,7 @@ import { createPipelinePolicy } from "./policy/pipeline-policy.js";
 import { formatProblem, PolicyLoadError } from "./policy/policy-error.js";
 import { loadPolicyDirectory } from "./policy/policy-file.js";
 import { type PolicyWatcher, watchPolicyDirectory } from "./policy/watch.js";
+import { ClusterLink } from "./routing/cluster.js";
 import { Router } from "./routing/router.js";
 import { registerAuthRoutes } from "./http/routes/auth-keys.js";
 import { registerRoleRoutes } from "./http/routes/auth-roles.js";
@@ -61,6 +63,8 @@ export interface Runtime {
   readonly events: EventRecorder;
   /** The tamper-evident audit log the events are recorded in. */
   readonly audit: AuditLog;
+  /** The link to peer instances through Redis, when `redis.url` is configured. */
+  readonly cluster: ClusterLink | undefined;
   /** Role assignments (RBAC for the admin API), cached; changes through it apply to the next request. */
   readonly roles: RoleAssignments;
   readonly metrics: RuntimeMetrics;
@@ -397,6 +401,29 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     }, 60_000);
     pruner.unref();
     const retention = startAuditRetention(audit, events, config.audit, logger);
+    // Several instances: executors anywhere serve calls arriving anywhere, and registry changes
+    // (deploys, rotations, revocations) reach every instance at once through Redis; on a shared
+    // database a periodic reload is the backstop when a change announcement was missed.
+    const cluster =
+      config.redis === undefined
+        ? undefined
+        : await ClusterLink.start({
+            url: config.redis.url,
+            keyPrefix: config.redis.keyPrefix,
+            instanceId: randomUUID(),
+            router,
+            registry,
+            logger,
+          });
+    const registryReload =
+      config.storage.databaseUrl === undefined
+        ? undefined
+        : setInterval(() => {
+            registry
+              .reload()
+              .catch((error: unknown) => logger.warn({ err: error }, "registry reload failed"));
+          }, 10_000);
+    registryReload?.unref();
 
     let stopping: Promise<void> | undefined;
     return {
@@ -408,6 +435,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       router,
       events,
       audit,
+      cluster,
       roles,
       metrics,
       logger,
@@ -433,8 +461,10 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       stop() {
         stopping ??= (async () => {
           clearInterval(pruner);
+          if (registryReload !== undefined) clearInterval(registryReload);
           retention.stop();
           policy.watcher?.close();
+          await cluster?.close();
           router.close();
           await app.close();
           await rateLimiter.close();

@@ -316,7 +316,10 @@ export class InvocationPipeline {
         void call.result.then(finish).catch(() => undefined);
       }
       if (signetError.details.audit_id !== undefined) throw signetError; // Already recorded.
-      const refusedByExecutor = signetError.details.reason === "executor";
+      // Refused by the executor before running, or never delivered to one (a peer instance could not
+      // place it): either way the outcome is known and nothing ran.
+      const refusedByExecutor =
+        signetError.details.reason === "executor" || signetError.details.reason === "not_delivered";
       const eventId = await this.audit(
         "invocation_result",
         envelope,

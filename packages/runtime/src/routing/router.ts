@@ -77,12 +77,18 @@ export class Router {
   private readonly inFlight = new Map<string, number>();
   private readonly pending = new Map<string, PendingCall>();
   private remote: RemoteDispatcher | undefined;
+  private readonly targetListeners: (() => void)[] = [];
 
   constructor(private readonly options: RouterOptions = { lateResultHoldMs: 60_000 }) {}
 
   /** Lets calls no local executor can take go to peer instances. */
   setRemote(remote: RemoteDispatcher | undefined): void {
     this.remote = remote;
+  }
+
+  /** Registers a listener told when the set of locally served targets may have changed. */
+  onTargetsChanged(listener: () => void): void {
+    this.targetListeners.push(listener);
   }
 
   /** Every target some local connection serves. */
@@ -98,6 +104,7 @@ export class Router {
       list.push(connection);
       this.byTool.set(tool, list);
     }
+    for (const listener of this.targetListeners) listener();
   }
 
   /** Removes a connection; its calls in flight fail (the outcome is unknown, so never retried blindly). */
@@ -108,6 +115,7 @@ export class Router {
       else this.byTool.set(tool, list);
     }
     this.inFlight.delete(connection.id);
+    for (const listener of this.targetListeners) listener();
     for (const [callId, call] of this.pending) {
       if (call.connection === connection) {
         this.settle(callId);

@@ -41,6 +41,8 @@ export interface FixtureOptions {
   readonly policies?: Readonly<Record<string, string>> | null;
   /** Run on PostgreSQL (stores and audit log) at this URL instead of the embedded SQLite. */
   readonly databaseUrl?: string;
+  /** The runtime key (PKCS#8 PEM): instances of one deployment share it. Default: a new one. */
+  readonly runtimeKeyPem?: string;
 }
 
 /** Creates a data directory the way `signet init` does, then starts a runtime from it on port 0. */
@@ -59,7 +61,13 @@ export async function startRuntime(options: FixtureOptions = {}): Promise<Runtim
       const policies = options.policies ?? { "test-allow-all.yaml": TEST_POLICY };
       for (const [name, yaml] of Object.entries(policies)) writeFileSync(join(dir, "policies", name), yaml);
     }
-    writeFileSync(join(dir, "keys", "runtime.key"), Ed25519PrivateKey.generate().toPem(), { mode: 0o600 });
+    writeFileSync(
+      join(dir, "keys", "runtime.key"),
+      options.runtimeKeyPem ?? Ed25519PrivateKey.generate().toPem(),
+      {
+        mode: 0o600,
+      },
+    );
     writeFileSync(
       join(dir, "signet.yaml"),
       [
