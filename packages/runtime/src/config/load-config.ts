@@ -211,7 +211,38 @@ export function productionProblems(config: RuntimeConfig): string[] {
   if (config.logging.debug || config.logging.level === "debug" || config.logging.level === "trace") {
     problems.push("logging.debug: debug logging is refused in production (SIGNET_DEBUG / logging.level)");
   }
+  // Shared state travels encrypted unless it never leaves the machine.
+  const database = parsedUrl(config.storage.databaseUrl);
+  if (
+    database !== undefined &&
+    !isLoopback(database.hostname) &&
+    !["require", "verify-ca", "verify-full"].includes(database.searchParams.get("sslmode") ?? "")
+  ) {
+    problems.push(
+      "storage.database_url: a remote PostgreSQL needs TLS in production (sslmode=verify-full, or require)",
+    );
+  }
+  const redis = parsedUrl(config.redis?.url);
+  if (redis !== undefined && !isLoopback(redis.hostname) && redis.protocol !== "rediss:") {
+    problems.push("redis.url: a remote Redis needs TLS in production (rediss://)");
+  }
+  if (config.audit.synchronous !== "FULL") {
+    problems.push("audit.synchronous: production keeps the audit log durable through power loss (FULL)");
+  }
   return problems;
+}
+
+function parsedUrl(url: string | undefined): URL | undefined {
+  if (url === undefined) return undefined;
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "[::1]" || host === "::1" || /^127\./.test(host);
 }
 
 /**

@@ -142,6 +142,42 @@ describe("loadConfig", () => {
       expect(found).toHaveLength(3);
     });
 
+    it("refuses shared state over plaintext to another machine, and a non-durable audit log", () => {
+      const production = { SIGNET_ENV: "production" };
+      const found = problems(() =>
+        loadConfig({
+          dataDir: dataDir("audit:\n  synchronous: NORMAL\n"),
+          env: {
+            ...production,
+            SIGNET_DATABASE_URL: "postgres://signet:pw@db.internal:5432/signet",
+            SIGNET_REDIS_URL: "redis://cache.internal:6379",
+          },
+        }),
+      );
+      expect(found.join("\n")).toMatch(/storage\.database_url: a remote PostgreSQL needs TLS/);
+      expect(found.join("\n")).toMatch(/redis\.url: a remote Redis needs TLS/);
+      expect(found.join("\n")).toMatch(/audit\.synchronous/);
+      // The same over TLS, or on loopback, is fine.
+      const secure = loadConfig({
+        dataDir: dataDir(),
+        env: {
+          ...production,
+          SIGNET_DATABASE_URL: "postgres://signet@db.internal:5432/signet?sslmode=verify-full",
+          SIGNET_REDIS_URL: "rediss://cache.internal:6380",
+        },
+      });
+      expect(secure.redis?.url).toBe("rediss://cache.internal:6380");
+      const local = loadConfig({
+        dataDir: dataDir(),
+        env: {
+          ...production,
+          SIGNET_DATABASE_URL: "postgres://127.0.0.1/signet",
+          SIGNET_REDIS_URL: "redis://localhost:6379",
+        },
+      });
+      expect(local.env).toBe("production");
+    });
+
     it("accepts a secure production configuration", () => {
       expect(loadConfig({ dataDir: dataDir(), env: { SIGNET_ENV: "production" } }).env).toBe("production");
     });
