@@ -325,7 +325,9 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
     // In this process, or shared through Redis (failing open to this process while Redis is down).
     limiter = await createRateLimiter({
       limits: config.rateLimits,
-      ...(config.rateLimits.backend === "redis" && config.redis !== undefined ? { redis: config.redis } : {}),
+      ...(config.rateLimits.backend === "redis" && config.redis !== undefined
+        ? { redis: { ...config.redis, keyPrefix: `${config.redis.keyPrefix}:rl` } }
+        : {}),
       logger,
     });
     const rateLimiter = limiter;
@@ -409,7 +411,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
         ? undefined
         : await ClusterLink.start({
             url: config.redis.url,
-            keyPrefix: config.redis.keyPrefix,
+            keyPrefix: `${config.redis.keyPrefix}:cluster`,
             instanceId: randomUUID(),
             router,
             registry,

@@ -451,7 +451,7 @@ function resolveRateLimits(
       : {
           redis: {
             url,
-            keyPrefix: str(redis, "key_prefix") ?? "signet:rl",
+            keyPrefix: str(redis, "key_prefix") ?? "signet",
             commandTimeoutMs: num(redis, "command_timeout_ms", 500),
             connectTimeoutMs: num(redis, "connect_timeout_ms", 2000),
           },

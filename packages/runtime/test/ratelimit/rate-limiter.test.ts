@@ -182,7 +182,7 @@ describe("overrides", () => {
     expect(viaEnv.rateLimits.backend).toBe("redis");
     expect(viaEnv.redis).toEqual({
       url: "redis://:secret@10.0.0.5:6379/2",
-      keyPrefix: "signet:rl",
+      keyPrefix: "signet",
       commandTimeoutMs: 500,
       connectTimeoutMs: 2000,
     });
@@ -204,7 +204,7 @@ describe("overrides", () => {
     expect(config.rateLimits).toEqual({ backend: "redis", ...DEFAULT_RATE_LIMITS });
     expect(config.redis).toEqual({
       url: "rediss://cache.internal:6380",
-      keyPrefix: "signet:rl",
+      keyPrefix: "signet",
       commandTimeoutMs: 500,
       connectTimeoutMs: 2000,
     });
