@@ -85,6 +85,8 @@ export class ClusterLink implements RemoteDispatcher {
   readonly #cursor = new Map<string, number>();
   #heartbeat: NodeJS.Timeout | undefined;
   #announced = "";
+  /** Registry changes not yet announced (Redis was down): sent when the connection is back. */
+  #unannounced: RegistryChange[] = [];
   #closed = false;
 
   private constructor(options: ClusterLinkOptions, publisher: Redis, subscriber: Redis) {
@@ -129,6 +131,21 @@ export class ClusterLink implements RemoteDispatcher {
         options.logger.warn({ err: { message: String(error) } }, "cluster link: Redis unavailable; retrying"),
       );
     options.registry.onChange((change) => link.#announceChange(change));
+    // Back from an outage: send what could not be announced, and reload what peers announced while
+    // this instance could not hear them (their messages are not replayed by Redis).
+    let subscribedOnce = false;
+    subscriber.on("ready", () => {
+      if (subscribedOnce) {
+        options.registry
+          .reload()
+          .catch((error: unknown) =>
+            options.logger.warn({ err: { message: String(error) } }, "cluster link: registry reload failed"),
+          );
+      }
+      subscribedOnce = true;
+      link.#announce(true);
+    });
+    publisher.on("ready", () => link.#flushUnannounced());
     options.router.onTargetsChanged(() => link.#announce(false));
     link.#heartbeat = setInterval(() => link.#announce(true), link.#options.heartbeatMs);
     link.#heartbeat.unref();
@@ -139,6 +156,11 @@ export class ClusterLink implements RemoteDispatcher {
 
   get instanceId(): string {
     return this.#options.instanceId;
+  }
+
+  /** True while both Redis connections are up. */
+  get connected(): boolean {
+    return this.#publisher.status === "ready" && this.#subscriber.status === "ready";
   }
 
   /** Peers alive now, with what they serve (for /ready and tests). */
@@ -234,12 +256,18 @@ export class ClusterLink implements RemoteDispatcher {
         `${this.#options.keyPrefix}:registry`,
         JSON.stringify({ instance: this.#options.instanceId, change }),
       )
-      .catch((error: unknown) =>
+      .catch(() => {
+        this.#unannounced.push(change);
         this.#options.logger.warn(
-          { err: { message: String(error) }, change: change.kind },
-          "cluster link: could not announce a registry change; peers pick it up at their next reload",
-        ),
-      );
+          { change: change.kind },
+          "cluster link: Redis unavailable; the registry change is announced when it is back",
+        );
+      });
+  }
+
+  #flushUnannounced(): void {
+    const pending = this.#unannounced.splice(0);
+    for (const change of pending) this.#announceChange(change);
   }
 
   #receive(channel: string, text: string): void {

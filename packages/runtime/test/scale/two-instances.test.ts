@@ -93,6 +93,29 @@ describe("two instances on shared PostgreSQL and Redis", () => {
     expect(executorOnB.calls).toBe(calls);
   });
 
+  it("still refuses a replay after Redis restarts: nonces live in PostgreSQL", async () => {
+    const request = invoke("select 3");
+    const first = await call(a, "POST", "/v1/envelopes", { headers: alice.headers, body: request.wire });
+    expect(first.status).toBe(200);
+    await redis.kill();
+    await redis.restart();
+    const forged = signEnvelope(
+      {
+        type: "invoke",
+        from: "alice",
+        to: "tool:database/query",
+        body: { q: "again" },
+        id: request.envelope.id,
+      },
+      alice.key,
+    );
+    const replayed = await call(b, "POST", "/v1/envelopes", { headers: alice.headers, body: forged.wire });
+    expect(replayed.body.error?.code).toBe("DUPLICATE_MESSAGE");
+    // The links reconnect by themselves (resubscribe, re-announce, reload what they may have missed).
+    await until(() => a.runtime.cluster!.connected && b.runtime.cluster!.connected, "the links to reconnect");
+    await until(() => a.runtime.cluster!.has("tool:database/query"), "A to see B's executor again");
+  });
+
   it("applies a key revocation made on A at once on B", async () => {
     const carol = await registerAgent(a, "carol");
     await until(() => b.runtime.registry.resolveKey(carol.key.kid, "carol") !== undefined, "B to know carol");
