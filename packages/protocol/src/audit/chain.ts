@@ -6,7 +6,7 @@
 // linked twice. The verifier walks a log with exactly these rules.
 import type { ContentHash } from "../crypto/content-hash.js";
 import { SignetError } from "../errors/signet-error.js";
-import { contentHashToDigest, digestToContentHash } from "./digest.js";
+import { contentHashToDigest, digestToBytes, digestToContentHash } from "./digest.js";
 import { AUDIT_GENESIS_HASH, type AuditEntryFields, encodeEntryDigest } from "./entry.js";
 import { MerkleFrontier, frontierDigests } from "./merkle.js";
 
@@ -16,6 +16,7 @@ export type AuditEntryDraft = Omit<AuditEntryFields, "seq" | "prev_hash">;
 /** An entry as appended: its seq, stored bytes and hash. */
 export interface SealedAuditEntry {
   readonly seq: number;
+  /** A view that may share its ArrayBuffer with other entries, as small `Buffer.from` results do. */
   readonly bytes: Buffer;
   readonly hash: ContentHash;
 }
@@ -77,11 +78,31 @@ export class AuditChain {
   /** Numbers, links, encodes and hashes an entry, and adds it to the tree. */
   append(draft: AuditEntryDraft): SealedAuditEntry {
     const seq = this.#frontier.size;
-    const { bytes, digest } = encodeEntryDigest(draft, seq, this.#lastHash);
+    // The head hash is always well formed: genesis, a digest this chain wrote, or a checked restore.
+    const { bytes, digest } = encodeEntryDigest(draft, seq, this.#lastHash, true);
     const hash = digestToContentHash(digest);
     frontierDigests.append(this.#frontier, digest);
     this.#lastHash = hash;
     return { seq, bytes, hash };
+  }
+
+  /**
+   * The Merkle root of the last `leaves` entries (a power of two), when the last append completed an
+   * aligned run of that many: with 1024, the root of entries [size − 1024, size) right after the
+   * append that made size a multiple of 1024. The append hashed it on its way to the frontier, so this
+   * costs no hash; a store that keeps subtree roots (tiles) for proofs takes them from here. Undefined
+   * otherwise, and after {@link restore} until the next append.
+   *
+   * Example: `if (chain.size % 1024 === 0) tiles.set(chain.size / 1024 - 1, chain.lastSubtreeRoot(1024)!)`.
+   */
+  lastSubtreeRoot(leaves: number): Buffer | undefined {
+    if (!Number.isSafeInteger(leaves) || leaves < 1 || leaves > 2 ** 30 || (leaves & (leaves - 1)) !== 0) {
+      throw new SignetError("INVALID_REQUEST", "A subtree holds a power of two of entries, at most 2^30", {
+        reason: "merkle",
+      });
+    }
+    const digest = frontierDigests.lastSubtree(this.#frontier, 31 - Math.clz32(leaves));
+    return digest === undefined ? undefined : digestToBytes(digest);
   }
 
   /** MTH of every entry appended, `sha256:<hex>`. */

@@ -16,13 +16,16 @@ const SHA256_CONTENT_HASH = /^sha256:[0-9a-f]{64}$/;
 export const EMPTY_DIGEST: Digest = hash("sha256", new Uint8Array(0), "binary");
 
 // Node inputs are always 65 bytes, so one buffer serves every node hash.
-const nodeInput = Buffer.alloc(65);
+const nodeInput = new Uint8Array(65);
 nodeInput[0] = 0x01;
 
 /** RFC 9162 interior node: SHA-256(0x01 ‖ left ‖ right). */
 export function nodeDigest(left: Digest, right: Digest): Digest {
-  nodeInput.write(left, 1, 32, "latin1");
-  nodeInput.write(right, 33, 32, "latin1");
+  // A loop writes 64 characters sooner than two calls of Buffer#write, each a trip into C++.
+  for (let i = 0; i < 32; i++) {
+    nodeInput[1 + i] = left.charCodeAt(i);
+    nodeInput[33 + i] = right.charCodeAt(i);
+  }
   return hash("sha256", nodeInput, "binary");
 }
 
@@ -53,24 +56,23 @@ export function contentHashToDigest(value: unknown): Digest | undefined {
   return Buffer.from(value.slice(7), "hex").toString("latin1");
 }
 
-// Lower-case hex digit → value, or -1; indexed by character code.
-const HEX_VALUE = new Int8Array(128).fill(-1);
-for (let i = 0; i < 10; i++) HEX_VALUE[0x30 + i] = i;
-for (let i = 0; i < 6; i++) HEX_VALUE[0x61 + i] = 10 + i;
+// The two lower-case hex digits of each byte value, as (first << 8) | second: a digest byte matches
+// two hex characters exactly when the pair equals this, so no digit is decoded or range-checked.
+const HEX_PAIR = new Uint16Array(256);
+for (let i = 0; i < 256; i++) {
+  const hex = i.toString(16).padStart(2, "0");
+  HEX_PAIR[i] = (hex.charCodeAt(0) << 8) | hex.charCodeAt(1);
+}
 
 /**
  * True when the 64 bytes at `offset` are the lower-case hex of `digest`. Compares in place, so the
  * verifier checks an entry's `prev_hash` without decoding it into a string first.
  */
 export function hexBytesEqualDigest(bytes: Uint8Array, offset: number, digest: Digest): boolean {
-  if (offset + 64 > bytes.length) return false;
+  if (offset < 0 || offset + 64 > bytes.length) return false;
   for (let i = 0; i < 32; i++) {
-    const high = bytes[offset + 2 * i]!;
-    const low = bytes[offset + 2 * i + 1]!;
-    if (high >= 128 || low >= 128) return false;
-    const h = HEX_VALUE[high]!;
-    const l = HEX_VALUE[low]!;
-    if (h < 0 || l < 0 || (h << 4) + l !== digest.charCodeAt(i)) return false;
+    const at = offset + 2 * i;
+    if (((bytes[at]! << 8) | bytes[at + 1]!) !== HEX_PAIR[digest.charCodeAt(i)]) return false;
   }
   return true;
 }
@@ -79,12 +81,10 @@ export function hexBytesEqualDigest(bytes: Uint8Array, offset: number, digest: D
 export function contentHashEqualsDigest(hash: string, digest: Digest): boolean {
   if (hash.length !== 71 || !hash.startsWith("sha256:")) return false;
   for (let i = 0; i < 32; i++) {
-    const high = hash.charCodeAt(7 + 2 * i);
-    const low = hash.charCodeAt(8 + 2 * i);
-    if (high >= 128 || low >= 128) return false;
-    const h = HEX_VALUE[high]!;
-    const l = HEX_VALUE[low]!;
-    if (h < 0 || l < 0 || (h << 4) + l !== digest.charCodeAt(i)) return false;
+    // Each character apart: a string's code units can exceed a byte, so they are not packed.
+    const pair = HEX_PAIR[digest.charCodeAt(i)]!;
+    if (hash.charCodeAt(7 + 2 * i) !== pair >> 8 || hash.charCodeAt(8 + 2 * i) !== (pair & 0xff))
+      return false;
   }
   return true;
 }

@@ -18,6 +18,8 @@ const CLOSE_BRACKET = 0x5d;
 const PREV_HASH_KEY = Buffer.from("prev_hash");
 const SEQ_KEY = Buffer.from("seq");
 const SHA256_PREFIX = Buffer.from('"sha256:');
+/** How far keyEndQuote looks byte by byte before it calls indexOf. */
+const KEY_LOOP_BYTES = 16;
 
 /** What the scan found; reused between calls so the hot loop allocates nothing. */
 export interface EntryFrame {
@@ -31,6 +33,16 @@ function keyIs(bytes: Uint8Array, start: number, end: number, key: Buffer): bool
   if (end - start !== key.length) return false;
   for (let i = 0; i < key.length; i++) if (bytes[start + i] !== key[i]) return false;
   return true;
+}
+
+/**
+ * The next quote at or after `from`, or -1: what `bytes.indexOf(QUOTE, from)` returns. Member names
+ * are a few bytes long, and a loop finds their end sooner than a call into indexOf does.
+ */
+function keyEndQuote(bytes: Uint8Array, from: number): number {
+  const limit = Math.min(bytes.length, from + KEY_LOOP_BYTES);
+  for (let i = from; i < limit; i++) if (bytes[i] === QUOTE) return i;
+  return limit < bytes.length ? bytes.indexOf(QUOTE, limit) : -1;
 }
 
 /** Offset just past the string whose opening quote is at `pos`, or -1. */
@@ -92,7 +104,7 @@ export function scanEntryFrame(bytes: Uint8Array, start: number, end: number, fr
   let pos = start + 1;
   for (;;) {
     if (bytes[pos] !== QUOTE) return false;
-    const keyEnd = bytes.indexOf(QUOTE, pos + 1);
+    const keyEnd = keyEndQuote(bytes, pos + 1);
     if (keyEnd < 0 || keyEnd >= end || bytes[keyEnd + 1] !== COLON) return false;
     const keyStart = pos + 1;
     pos = keyEnd + 2;

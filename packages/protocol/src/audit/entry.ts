@@ -153,7 +153,7 @@ function checkEnvelopeRef(value: unknown, field: string): void {
  * escaping, so this check is what makes that safe; encoding and parsing share it, so whatever
  * encodes also parses back.
  */
-function checkFields(fields: AuditEntryContent, seq: unknown, prevHash: unknown): void {
+function checkFields(fields: AuditEntryContent, seq: unknown): void {
   const f = fields as unknown as Record<string, unknown>;
   if (!Number.isSafeInteger(seq) || (seq as number) < 0) invalid("seq");
   if (typeof f.id !== "string" || !AUDIT_ENTRY_ID_PATTERN.test(f.id)) invalid("id");
@@ -172,6 +172,10 @@ function checkFields(fields: AuditEntryContent, seq: unknown, prevHash: unknown)
   if (f.request !== undefined) checkEnvelopeRef(f.request, "request");
   if (f.result !== undefined) checkEnvelopeRef(f.result, "result");
   if (f.metadata !== undefined && !isPlainObject(f.metadata)) invalid("metadata");
+}
+
+/** `prev_hash` is checked last, after every other member, as the members are. */
+function checkPrevHash(prevHash: unknown): void {
   if (typeof prevHash !== "string" || !SHA256_HASH.test(prevHash)) invalid("prev_hash");
 }
 
@@ -206,11 +210,21 @@ function envelopeRefText(ref: AuditEnvelopeRef, field: string): string {
  * Throws `INVALID_REQUEST` (reason `audit_entry`) naming the first bad member.
  */
 export function auditEntryText(fields: AuditEntryFields): string {
-  return entryText(fields, fields.seq, fields.prev_hash);
+  return entryText(fields, fields.seq, fields.prev_hash, false);
 }
 
-function entryText(fields: AuditEntryContent, seq: number, prevHash: string): string {
-  checkFields(fields, seq, prevHash);
+/**
+ * `prevHashChecked` is true only for the chain's own head hash, which it made (or restored after
+ * checking it): its form needs no second look on every append.
+ */
+function entryText(
+  fields: AuditEntryContent,
+  seq: number,
+  prevHash: string,
+  prevHashChecked: boolean,
+): string {
+  checkFields(fields, seq);
+  if (!prevHashChecked) checkPrevHash(prevHash);
   let out = "{";
   if (fields.actor !== undefined) out += `"actor":${quote(fields.actor, "actor")},`;
   if (fields.code !== undefined) out += `"code":"${fields.code}",`;
@@ -237,43 +251,80 @@ function entryText(fields: AuditEntryContent, seq: number, prevHash: string): st
 // The leaf-hash input is built in one reused buffer: 0x00, the domain line, then the entry bytes.
 const LEAF_PREFIX = Buffer.from(`\u0000${AUDIT_ENTRY_DOMAIN}`, "latin1");
 const PREFIX_LENGTH = LEAF_PREFIX.length;
-let leafInput = Buffer.allocUnsafe(8192);
-LEAF_PREFIX.copy(leafInput, 0);
+let leafInput = new Uint8Array(8192);
+leafInput.set(LEAF_PREFIX);
+// Views of leafInput by length, made once each: hashing a fresh subarray per entry costs an allocation
+// that the verifier's loop notices. Entry lengths cluster, so few are ever made.
+let leafViews: (Uint8Array | undefined)[] = [];
 
 /** Makes room for `length` bytes after the prefix. */
-function reserve(length: number): Buffer {
+function reserve(length: number): Uint8Array {
   if (PREFIX_LENGTH + length > leafInput.length) {
     let size = leafInput.length;
     while (size < PREFIX_LENGTH + length) size *= 2;
-    leafInput = Buffer.allocUnsafe(size);
-    LEAF_PREFIX.copy(leafInput, 0);
+    leafInput = new Uint8Array(size);
+    leafInput.set(LEAF_PREFIX);
+    leafViews = [];
   }
   return leafInput;
+}
+
+/** The hash of the first `length` bytes of the leaf input. */
+function leafDigest(length: number): Digest {
+  let view = leafViews[length];
+  if (view === undefined) {
+    view = leafInput.subarray(0, length);
+    leafViews[length] = view;
+  }
+  return hash("sha256", view, "binary");
 }
 
 /** The entry hash of stored bytes, as a latin1 digest (the verifier's hot path). */
 export function entryDigest(bytes: Uint8Array, start = 0, end = bytes.length): Digest {
   const input = reserve(end - start);
-  // Buffer#copy takes a range without making a view of it first, which the hot loop notices.
-  if (bytes instanceof Buffer) bytes.copy(input, PREFIX_LENGTH, start, end);
-  else input.set(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), PREFIX_LENGTH);
-  return hash("sha256", input.subarray(0, PREFIX_LENGTH + end - start), "binary");
+  // A plain Uint8Array view and TypedArray#set: Buffer#copy and Buffer#subarray add argument handling
+  // and a Buffer allocation per call.
+  input.set(
+    start === 0 && end === bytes.length
+      ? bytes
+      : new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start),
+    PREFIX_LENGTH,
+  );
+  return leafDigest(PREFIX_LENGTH + end - start);
 }
 
-/** Encodes an entry to its bytes and digest in one pass (the appender's hot path). */
+// Entries are encoded into a shared slab, each right after its own copy of the leaf prefix, so the
+// leaf hash reads the bytes where they were written and `bytes` is a view of them: no copy, and one
+// allocation per slab instead of one per entry (Node's Buffer pool does the same for small strings,
+// with a slab too small to hold many entries). A full slab is left to the entries that view it.
+const SLAB_SIZE = 64 * 1024;
+let slab = Buffer.alloc(SLAB_SIZE);
+let slabOffset = 0;
+
+/**
+ * Encodes an entry to its bytes and digest in one pass (the appender's hot path). `prevHashChecked`
+ * as for {@link entryText}.
+ */
 export function encodeEntryDigest(
   fields: AuditEntryContent,
   seq: number,
   prevHash: string,
+  prevHashChecked = false,
 ): { bytes: Buffer; digest: Digest } {
-  const text = entryText(fields, seq, prevHash);
+  const text = entryText(fields, seq, prevHash, prevHashChecked);
   // A UTF-16 code unit takes at most three UTF-8 bytes.
-  const input = reserve(text.length * 3);
-  const length = input.write(text, PREFIX_LENGTH, "utf8");
-  const digest = hash("sha256", input.subarray(0, PREFIX_LENGTH + length), "binary");
-  const bytes = Buffer.allocUnsafe(length);
-  input.copy(bytes, 0, PREFIX_LENGTH, PREFIX_LENGTH + length);
-  return { bytes, digest };
+  const room = PREFIX_LENGTH + text.length * 3;
+  if (slabOffset + room > slab.length) {
+    slab = Buffer.alloc(Math.max(SLAB_SIZE, room));
+    slabOffset = 0;
+  }
+  const leafStart = slabOffset;
+  const start = leafStart + PREFIX_LENGTH;
+  slab.set(LEAF_PREFIX, leafStart);
+  const end = start + slab.write(text, start, "utf8");
+  slabOffset = end;
+  const digest = hash("sha256", slab.subarray(leafStart, end), "binary");
+  return { bytes: slab.subarray(start, end), digest };
 }
 
 /**
@@ -383,12 +434,46 @@ export function formatAuditTime(epochMicros: number): string {
   return `${new Date(millis).toISOString().slice(0, 23)}${String(micros).padStart(3, "0")}Z`;
 }
 
-/** Microseconds since the Unix epoch of an entry time; undefined when it is not one. */
+/** The value of `count` decimal digits of `text` from `start` (the pattern has checked they are digits). */
+function decimal(text: string, start: number, count: number): number {
+  let value = 0;
+  for (let i = start; i < start + count; i++) value = value * 10 + text.charCodeAt(i) - 0x30;
+  return value;
+}
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146097 + dayOfEra - 719468;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/**
+ * Microseconds since the Unix epoch of an entry time; undefined when it is not one (the form is
+ * wrong, or the date does not exist, as 2026-02-30). Computed from the digits: a store calls it for
+ * every entry it writes, and a round trip through Date costs several times as much.
+ */
 export function parseAuditTime(time: string): number | undefined {
   if (!AUDIT_TIME_PATTERN.test(time)) return undefined;
-  const millis = Date.parse(`${time.slice(0, 23)}Z`);
-  if (Number.isNaN(millis)) return undefined;
-  // Date.parse rolls 2026-02-30 over to March; a time that does not round-trip is not a real one.
-  if (new Date(millis).toISOString().slice(0, 23) !== time.slice(0, 23)) return undefined;
-  return millis * 1000 + Number(time.slice(23, 26));
+  const year = decimal(time, 0, 4);
+  const month = decimal(time, 5, 2);
+  const day = decimal(time, 8, 2);
+  if (day > daysInMonth(year, month)) return undefined;
+  const seconds =
+    daysFromCivil(year, month, day) * 86_400 +
+    decimal(time, 11, 2) * 3600 +
+    decimal(time, 14, 2) * 60 +
+    decimal(time, 17, 2);
+  // Milliseconds first, then microseconds: the same arithmetic (and, past 2^53, the same rounding) as
+  // the Date-based definition this replaces.
+  const millis = seconds * 1000 + decimal(time, 20, 3);
+  return millis * 1000 + decimal(time, 23, 3);
 }

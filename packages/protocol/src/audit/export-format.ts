@@ -93,15 +93,15 @@ function entrySpan(bytes: Uint8Array, start: number, end: number, span: EntrySpa
 
 /**
  * Walks the lines of an export: `onRecord` for the record lines before the first entry (parsed),
- * `onEntry` for every line from the first entry on (read in place). After the first entry only
- * entries follow, so a line there that does not look like one is a damaged entry, left to the
- * verifier to name by its seq. Throws `INVALID_REQUEST` (reason `audit_export`) for a record line
- * that cannot be read.
+ * `onEntry` for every line from the first entry on (read in place; returning false stops the walk).
+ * After the first entry only entries follow, so a line there that does not look like one is a
+ * damaged entry, left to the verifier to name by its seq. Throws `INVALID_REQUEST` (reason
+ * `audit_export`) for a record line that cannot be read.
  */
 function readLines(
   data: Uint8Array,
   onRecord: (record: Record<string, unknown>, line: number) => void,
-  onEntry: (span: EntrySpan) => void,
+  onEntry: (span: EntrySpan) => boolean | void,
 ): void {
   const span: EntrySpan = { start: 0, end: 0, hash: -1 };
   const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -118,12 +118,12 @@ function readLines(
       if (startsWith(data, pos, ENTRY_PREFIX)) {
         inEntries = true;
         entrySpan(data, pos, end, span);
-        onEntry(span);
+        if (onEntry(span) === false) return;
       } else if (inEntries) {
         span.start = pos;
         span.end = end;
         span.hash = -1;
-        onEntry(span);
+        if (onEntry(span) === false) return;
       } else {
         let value: unknown;
         try {
@@ -206,33 +206,25 @@ export function parseAuditExportNdjson(data: Uint8Array): AuditExport {
  * ```
  */
 export function verifyAuditNdjson(data: Uint8Array, options: AuditVerifyOptions): AuditVerifyReport {
-  // First pass: the signed records and where each entry line lies.
+  // One pass: records come before the first entry, so the verifier is built when the first entry line
+  // arrives (every record line is read by then) and each entry is verified while its line is still in
+  // the cache.
   const signed: { keys: RuntimeKeyRecord[]; checkpoints: Checkpoint[]; anchor?: AuditAnchor } = {
     keys: [],
     checkpoints: [],
   };
-  let spans = new Float64Array(3 * 1024);
-  let count = 0;
+  let verifier: AuditLogVerifier | undefined;
   readLines(
     data,
     (record, line) => collectRecord(record, line, signed),
     (span) => {
-      if ((count + 1) * 3 > spans.length) {
-        const grown = new Float64Array(spans.length * 2);
-        grown.set(spans);
-        spans = grown;
-      }
-      spans[count * 3] = span.start;
-      spans[count * 3 + 1] = span.end;
-      spans[count * 3 + 2] = span.hash;
-      count++;
+      verifier ??= new AuditLogVerifier(signed, options);
+      if (verifier.settled) return false;
+      verifier.addEntryRange(data, span.start, span.end, span.hash < 0 ? undefined : span.hash);
+      return true;
     },
   );
-  const verifier = new AuditLogVerifier(signed, options);
-  for (let i = 0; i < count && !verifier.settled; i++) {
-    const hash = spans[i * 3 + 2]!;
-    verifier.addEntryRange(data, spans[i * 3]!, spans[i * 3 + 1]!, hash < 0 ? undefined : hash);
-  }
+  verifier ??= new AuditLogVerifier(signed, options);
   return verifier.finish();
 }
 

@@ -81,24 +81,37 @@ function subproof(
   }
 }
 
-function inclusionPath(index: number, size: number, subtree: SubtreeHash): Buffer[] {
+/**
+ * PATH(index, D[0:size]) with each node as `subtree` gives it. The recursion only pushes what
+ * `subtree` returns, so a caller that wants `sha256:<hex>` nodes passes a `subtree` that writes them.
+ */
+function inclusionNodes(index: number, size: number, subtree: SubtreeHash): string[] {
   checkSize(index, "The leaf index");
   checkSize(size, "The tree size");
   if (index >= size) refuse("The leaf index must be below the tree size");
-  const out: Digest[] = [];
+  const out: string[] = [];
   path(index, 0, size, subtree, out);
-  return out.map(digestToBytes);
+  return out;
 }
 
-function consistencyPath(first: number, second: number, subtree: SubtreeHash): Buffer[] {
+/** PROOF(first, D[0:second]) with each node as `subtree` gives it (see {@link inclusionNodes}). */
+function consistencyNodes(first: number, second: number, subtree: SubtreeHash): string[] {
   checkSize(first, "The first tree size");
   checkSize(second, "The second tree size");
   if (first > second) refuse("The first tree size must not exceed the second");
   // An empty tree and an unchanged tree are consistent with nothing to prove (as in Sigsum).
   if (first === 0 || first === second) return [];
-  const out: Digest[] = [];
+  const out: string[] = [];
   subproof(first, 0, second, true, subtree, out);
-  return out.map(digestToBytes);
+  return out;
+}
+
+function inclusionPath(index: number, size: number, subtree: SubtreeHash): Buffer[] {
+  return inclusionNodes(index, size, subtree).map(digestToBytes);
+}
+
+function consistencyPath(first: number, second: number, subtree: SubtreeHash): Buffer[] {
+  return consistencyNodes(first, second, subtree).map(digestToBytes);
 }
 
 /** MTH of digests[start:end], computed by appending them to a scratch frontier: end - start - 1 hashes. */
@@ -304,6 +317,8 @@ interface FrontierDigests {
   append(frontier: MerkleFrontier, leaf: Digest): void;
   root(frontier: MerkleFrontier): Digest;
   nodes(frontier: MerkleFrontier): readonly Digest[];
+  /** The root of the aligned 2^level leaves ending at the last leaf, if the last append made it. */
+  lastSubtree(frontier: MerkleFrontier, level: number): Digest | undefined;
 }
 
 /** Set by MerkleFrontier's static block, which alone can reach its private members. */
@@ -326,6 +341,10 @@ export let frontierDigests: FrontierDigests;
 export class MerkleFrontier {
   #size = 0;
   #nodes: Digest[] = [];
+  // #completed[j]: the root of the aligned 2^j leaves ending at the last leaf, for j up to the number
+  // of merges the last append made. The append computes them anyway; a store keeps some (tiles).
+  #completed: Digest[] = [];
+  #completedLevels = 0;
 
   /** The number of leaves appended. */
   get size(): number {
@@ -365,9 +384,16 @@ export class MerkleFrontier {
   }
 
   #append(leaf: Digest): void {
+    const completed = this.#completed;
     let node = leaf;
+    let level = 0;
+    completed[0] = leaf;
     // Each trailing 1 bit of the size is a perfect subtree the new leaf completes.
-    for (let s = this.#size; s % 2 === 1; s = (s - 1) / 2) node = nodeDigest(this.#nodes.pop()!, node);
+    for (let s = this.#size; s % 2 === 1; s = (s - 1) / 2) {
+      node = nodeDigest(this.#nodes.pop()!, node);
+      completed[++level] = node;
+    }
+    this.#completedLevels = level + 1;
     this.#nodes.push(node);
     this.#size++;
   }
@@ -397,7 +423,13 @@ export class MerkleFrontier {
 
   /** An independent copy (to roll back a batch that failed to commit). */
   clone(): MerkleFrontier {
-    return MerkleFrontier.#fromDigests(this.#size, this.#nodes);
+    // This frontier's own state is valid by construction: no need for #fromDigests' checks.
+    const copy = new MerkleFrontier();
+    copy.#size = this.#size;
+    copy.#nodes = this.#nodes.slice();
+    copy.#completed = this.#completed.slice(0, this.#completedLevels);
+    copy.#completedLevels = this.#completedLevels;
+    return copy;
   }
 
   static {
@@ -406,6 +438,8 @@ export class MerkleFrontier {
       append: (frontier, leaf) => frontier.#append(leaf),
       root: (frontier) => frontier.#root(),
       nodes: (frontier) => frontier.#nodes,
+      lastSubtree: (frontier, level) =>
+        level < frontier.#completedLevels ? frontier.#completed[level] : undefined,
     };
   }
 }
@@ -430,6 +464,15 @@ class NodeLevel {
   }
 }
 
+/** Proofs with `sha256:<hex>` nodes, for proofs.ts; not part of the package's API. */
+interface TreeContentHashes {
+  inclusion(tree: MerkleTree, index: number, size: number): ContentHash[];
+  consistency(tree: MerkleTree, first: number, second: number): ContentHash[];
+}
+
+/** Set by MerkleTree's static block, which alone can reach its private members. */
+export let treeContentHashes: TreeContentHashes;
+
 /**
  * An append-only tree that keeps every level (about 64 bytes per leaf), so the root of any earlier
  * size and the inclusion and consistency proofs for any entry cost O(log n) hashes.
@@ -439,6 +482,11 @@ class NodeLevel {
 export class MerkleTree {
   // levels[j] holds the roots of the aligned perfect subtrees of 2^j leaves, left to right.
   readonly #levels: NodeLevel[] = [new NodeLevel()];
+  // The proof recursion asks for ranges that are aligned perfect subtrees (read from #levels) or that
+  // end at the tree size it works on, [start, size): those are hashed once per size and kept here,
+  // so proofs of many entries in one tree size share them. Appending never changes them.
+  #edgeSize = -1;
+  readonly #edge = new Map<number, Digest>();
 
   /** A tree of the given leaf hashes. */
   static from(leafHashes: Iterable<Uint8Array>): MerkleTree {
@@ -474,16 +522,40 @@ export class MerkleTree {
     return digestToBytes(this.#levels[0]!.get(index));
   }
 
-  readonly #subtree = (start: number, end: number): Digest => {
+  /** The level of the aligned perfect subtree [start, end), or -1 when it is not one. */
+  static #perfectLevel(start: number, end: number): number {
     const n = end - start;
-    if (n === 0) return EMPTY_DIGEST;
-    if (isPowerOfTwo(n) && start % n === 0) {
-      let level = 0;
-      for (let m = n; m > 1; m /= 2) level++;
-      return this.#levels[level]!.get(start / n);
+    if (!isPowerOfTwo(n) || start % n !== 0) return -1;
+    let level = 0;
+    for (let m = n; m > 1; m /= 2) level++;
+    return level;
+  }
+
+  readonly #subtree = (start: number, end: number): Digest => {
+    if (end === start) return EMPTY_DIGEST;
+    const level = MerkleTree.#perfectLevel(start, end);
+    if (level >= 0) return this.#levels[level]!.get(start / (end - start));
+    if (end !== this.#edgeSize) {
+      this.#edge.clear();
+      this.#edgeSize = end;
     }
-    const k = splitPoint(n);
-    return nodeDigest(this.#subtree(start, start + k), this.#subtree(start + k, end));
+    let digest = this.#edge.get(start);
+    if (digest === undefined) {
+      const k = splitPoint(end - start);
+      digest = nodeDigest(this.#subtree(start, start + k), this.#subtree(start + k, end));
+      // The left half is an aligned perfect subtree whenever start is aligned, as in every range the
+      // proofs ask for; should a caller ever pass another, the cache it reset is not this size's.
+      if (this.#edgeSize === end) this.#edge.set(start, digest);
+    }
+    return digest;
+  };
+
+  /** As #subtree, as `sha256:<hex>`: a stored node goes straight from its bytes to hex. */
+  readonly #subtreeHash = (start: number, end: number): ContentHash => {
+    const level = end === start ? -1 : MerkleTree.#perfectLevel(start, end);
+    if (level < 0) return digestToContentHash(this.#subtree(start, end));
+    const offset = (start / (end - start)) * 32;
+    return `sha256:${this.#levels[level]!.buffer.toString("hex", offset, offset + 32)}`;
   };
 
   #checkSize(size: number): void {
@@ -523,6 +595,19 @@ export class MerkleTree {
   consistencyProof(first: number, second = this.size): Buffer[] {
     this.#checkSize(second);
     return consistencyPath(first, second, this.#subtree);
+  }
+
+  static {
+    treeContentHashes = {
+      inclusion: (tree, index, size) => {
+        tree.#checkSize(size);
+        return inclusionNodes(index, size, tree.#subtreeHash) as ContentHash[];
+      },
+      consistency: (tree, first, second) => {
+        tree.#checkSize(second);
+        return consistencyNodes(first, second, tree.#subtreeHash) as ContentHash[];
+      },
+    };
   }
 }
 

@@ -7,7 +7,7 @@ import { type Checkpoint, type RuntimeKeyChain } from "./checkpoint.js";
 import { type Digest, contentHashToDigest } from "./digest.js";
 import {
   type MerkleTree,
-  sha256ContentHash,
+  treeContentHashes,
   verifyConsistencyDigests,
   verifyInclusionDigests,
 } from "./merkle.js";
@@ -37,7 +37,7 @@ export function createInclusionProof(
   return {
     leaf_index: seq,
     tree_size: treeSize,
-    path: tree.inclusionProof(seq, treeSize).map(sha256ContentHash),
+    path: treeContentHashes.inclusion(tree, seq, treeSize),
   };
 }
 
@@ -47,7 +47,7 @@ export function createConsistencyProof(
   first: number,
   second = tree.size,
 ): ConsistencyProofDocument {
-  return { first, second, path: tree.consistencyProof(first, second).map(sha256ContentHash) };
+  return { first, second, path: treeContentHashes.consistency(tree, first, second) };
 }
 
 function digests(path: readonly unknown[]): Digest[] | undefined {

@@ -16,7 +16,13 @@ import {
   parseAuditEntry,
   parseAuditTime,
 } from "../../src/audit/entry.js";
-import { MerkleFrontier, merkleLeafHash, sha256ContentHash } from "../../src/audit/merkle.js";
+import {
+  MerkleFrontier,
+  merkleLeafHash,
+  merkleRoot,
+  sha256ContentHash,
+  sha256HashBytes,
+} from "../../src/audit/merkle.js";
 import { SignetError } from "../../src/errors/signet-error.js";
 import { canonicalize } from "../../src/json/canonical-json.js";
 import { entryFields, freeText } from "./arbitraries.js";
@@ -186,6 +192,37 @@ describe("entry times", () => {
     );
   });
 
+  it("parse any four-digit year exactly as Date reads the same text, refusing days that do not exist", () => {
+    const two = (n: number): string => String(n).padStart(2, "0");
+    const byDate = (time: string): number | undefined => {
+      const millis = Date.parse(`${time.slice(0, 23)}Z`);
+      if (Number.isNaN(millis) || new Date(millis).toISOString().slice(0, 23) !== time.slice(0, 23)) {
+        return undefined;
+      }
+      return millis * 1000 + Number(time.slice(23, 26));
+    };
+    fc.assert(
+      fc.property(
+        fc.record({
+          year: fc.oneof(fc.integer({ min: 0, max: 9999 }), fc.constantFrom(0, 1600, 1900, 2000, 2100, 2400)),
+          month: fc.integer({ min: 1, max: 12 }),
+          day: fc.integer({ min: 1, max: 31 }),
+          hour: fc.integer({ min: 0, max: 23 }),
+          minute: fc.integer({ min: 0, max: 59 }),
+          second: fc.integer({ min: 0, max: 59 }),
+          micros: fc.integer({ min: 0, max: 999_999 }),
+        }),
+        ({ year, month, day, hour, minute, second, micros }) => {
+          const time = `${String(year).padStart(4, "0")}-${two(month)}-${two(day)}T${two(hour)}:${two(minute)}:${two(second)}.${String(micros).padStart(6, "0")}Z`;
+          expect(parseAuditTime(time)).toBe(byDate(time));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    expect(parseAuditTime("2024-02-29T00:00:00.000000Z")).toBe(Date.UTC(2024, 1, 29) * 1000);
+    expect(parseAuditTime("2100-02-29T00:00:00.000000Z")).toBeUndefined();
+  });
+
   it("refuse what is not a real instant", () => {
     expect(parseAuditTime("2026-02-30T10:00:00.000000Z")).toBeUndefined();
     expect(parseAuditTime("2026-11-22T10:00:00Z")).toBeUndefined();
@@ -316,6 +353,28 @@ describe("the chain", () => {
     expect(() => AuditChain.restore({ size: 0, last_hash: saved.last_hash, frontier: [] })).toThrow(
       /genesis/,
     );
+  });
+
+  it("gives the root of the last power-of-two run of entries the append completed, at no hash", () => {
+    const chain = new AuditChain();
+    const leaves: Buffer[] = [];
+    for (let i = 0; i < 40; i++) {
+      if (i === 21) {
+        const restored = AuditChain.restore(chain.state());
+        expect(restored.lastSubtreeRoot(1)).toBeUndefined();
+      }
+      const sealed = chain.append({ ...draft, id: `e${i}` });
+      leaves.push(sha256HashBytes(sealed.hash));
+      const copy = chain.clone();
+      for (const run of [1, 2, 4, 8, 16, 32]) {
+        const expected = chain.size % run === 0 ? merkleRoot(leaves.slice(-run)) : undefined;
+        expect(chain.lastSubtreeRoot(run)).toEqual(expected);
+        expect(copy.lastSubtreeRoot(run)).toEqual(expected);
+      }
+    }
+    for (const bad of [0, 3, 12, 2 ** 31, 1.5]) {
+      expect(() => chain.lastSubtreeRoot(bad)).toThrow(SignetError);
+    }
   });
 
   it("refuses a bad entry without advancing", () => {
