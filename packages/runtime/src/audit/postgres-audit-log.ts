@@ -6,8 +6,8 @@
 // head and any checkpoint due, and commits — which releases the lock. Writers on different instances
 // therefore take turns, each continuing exactly where the last commit left the log, and the seq order
 // is the commit order. Within one instance, appends made in one turn of the event loop share one such
-// transaction (group commit), so the lock is taken once per batch, not once per entry. An instance
-// keeps the head it last wrote and reuses its open tile when the head it reads is still its own.
+// transaction (group commit), so the lock is taken once per batch, not once per entry. Tile roots come
+// from the chain itself as its appends complete them.
 //
 // PostgreSQL's default `synchronous_commit = on` makes a commit durable (WAL flushed) before the
 // append resolves. Any failure — the server down, the lock wait past `statement_timeout`, a constraint —
@@ -52,7 +52,7 @@ import {
   positiveInteger,
   unavailable,
 } from "./log-common.js";
-import { SubtreeHasher, TILE_SIZE, type TileSource, tileRoot } from "./tiles.js";
+import { SubtreeHasher, TILE_SIZE, type TileSource } from "./tiles.js";
 
 /** The advisory lock every writer of the audit log holds for its transaction ("signet-audit"). */
 export const AUDIT_LOCK = 0x5167_a0d1;
@@ -152,9 +152,8 @@ export class PostgresAuditLog implements AuditLog {
   #draining: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
-  /** The head this instance last read or wrote, with the open tile's leaves at that head. */
+  /** The head this instance last read or wrote. */
   #head: AuditChainState = { size: 0, last_hash: AUDIT_GENESIS_HASH, frontier: [] };
-  #openTile: Buffer[] = [];
   #firstSeq = 0;
 
   private constructor(pool: pg.Pool, options: PostgresAuditLogOptions) {
@@ -444,17 +443,27 @@ export class PostgresAuditLog implements AuditLog {
   async #commit(batch: readonly Waiting[]): Promise<void> {
     let accepted: { waiting: Waiting; sealed: SealedAuditEntry[] }[] = [];
     const refused = new Set<Waiting>();
-    let outcome: { head: AuditChainState; openTile: Buffer[] } | undefined;
+    let outcome: { head: AuditChainState } | undefined;
     try {
       outcome = await this.#transaction(async (client) => {
         let chain = await this.#readHead(client);
-        const openTile = await this.#openTileAt(client, chain);
         const last = await this.#lastCheckpoint(client);
         accepted = [];
+        const tiles: [number, Buffer][] = [];
         for (const waiting of batch) {
           const mark = chain.clone();
+          const completed: [number, Buffer][] = [];
           try {
-            accepted.push({ waiting, sealed: waiting.drafts.map((draft) => chain.append(draft)) });
+            const sealed = waiting.drafts.map((draft) => {
+              const entry = chain.append(draft);
+              // The chain hashed the tile's root on its way to the frontier: taking it costs nothing.
+              if (chain.size % TILE_SIZE === 0) {
+                completed.push([chain.size / TILE_SIZE - 1, chain.lastSubtreeRoot(TILE_SIZE)!]);
+              }
+              return entry;
+            });
+            accepted.push({ waiting, sealed });
+            tiles.push(...completed);
           } catch (error) {
             chain = mark;
             refused.add(waiting);
@@ -463,7 +472,6 @@ export class PostgresAuditLog implements AuditLog {
         }
         if (accepted.length === 0) return undefined;
         const columns: unknown[][] = [[], [], [], [], [], [], [], [], [], []];
-        const tiles: [number, Buffer][] = [];
         for (const { waiting, sealed } of accepted) {
           sealed.forEach((entry, index) => {
             const draft = waiting.drafts[index]!;
@@ -480,11 +488,6 @@ export class PostgresAuditLog implements AuditLog {
               draft.code ?? null,
             ];
             values.forEach((value, column) => columns[column]!.push(value));
-            openTile.push(sha256HashBytes(entry.hash));
-            if (openTile.length === TILE_SIZE) {
-              tiles.push([Math.floor(entry.seq / TILE_SIZE), tileRoot(openTile)]);
-              openTile.length = 0;
-            }
           });
         }
         await client.query(
@@ -511,7 +514,7 @@ export class PostgresAuditLog implements AuditLog {
             canonicalize(signed),
           ]);
         }
-        return { head, openTile };
+        return { head };
       });
     } catch (error) {
       // Everything in the batch that was not refused on its own fails with the transaction, whether
@@ -522,7 +525,6 @@ export class PostgresAuditLog implements AuditLog {
     }
     if (outcome === undefined) return;
     this.#head = outcome.head;
-    this.#openTile = outcome.openTile;
     for (const { waiting, sealed } of accepted) waiting.resolve(sealed);
   }
 
@@ -564,27 +566,8 @@ export class PostgresAuditLog implements AuditLog {
     this.#firstSeq = anchor === undefined ? 0 : (JSON.parse(anchor.value) as AuditAnchor).tree_size;
     const chain =
       saved === undefined ? new AuditChain() : AuditChain.restore(JSON.parse(saved.value) as AuditChainState);
-    if (chain.size !== this.#head.size || chain.lastHash !== this.#head.last_hash) {
-      this.#head = chain.state();
-      this.#openTile = [];
-      this.#openTileKnown = false;
-    }
+    if (chain.size !== this.#head.size || chain.lastHash !== this.#head.last_hash) this.#head = chain.state();
     return chain;
-  }
-
-  #openTileKnown = false;
-
-  /** The leaf hashes of the tile the next entry goes into (read again when another writer moved it). */
-  async #openTileAt(client: pg.PoolClient, chain: AuditChain): Promise<Buffer[]> {
-    if (this.#openTileKnown && this.#head.size === chain.size) return [...this.#openTile];
-    const start = chain.size - (chain.size % TILE_SIZE);
-    const { rows } = await client.query<{ hash: string }>(
-      "SELECT hash FROM audit_entries WHERE seq >= $1 ORDER BY seq",
-      [start],
-    );
-    this.#openTile = rows.map((row) => sha256HashBytes(row.hash));
-    this.#openTileKnown = true;
-    return [...this.#openTile];
   }
 
   async #lastCheckpoint(client: pg.PoolClient | pg.Pool): Promise<Checkpoint | undefined> {

@@ -53,7 +53,7 @@ import {
   positiveInteger,
   unavailable,
 } from "./log-common.js";
-import { SubtreeHasher, TILE_SIZE, type TileSource, tileRoot } from "./tiles.js";
+import { SubtreeHasher, TILE_SIZE, type TileSource } from "./tiles.js";
 
 /** The audit database's schema, oldest first (its own `schema_migrations` table tracks it). */
 export const AUDIT_SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
@@ -202,8 +202,6 @@ export class SqliteAuditLog implements AuditLog {
   readonly #insertCheckpoint: Database.Statement<[number, string]>;
   readonly #insertTile: Database.Statement<[number, Buffer]>;
   #chain: AuditChain;
-  /** The leaf hashes of the tile being filled (seq from size - size % TILE_SIZE). */
-  #openTile: Buffer[] = [];
   #anchor: AuditAnchor | undefined;
   #lastCheckpoint: Checkpoint | undefined;
   #queue: Waiting[] = [];
@@ -261,12 +259,6 @@ export class SqliteAuditLog implements AuditLog {
         .pluck()
         .get();
       this.#anchor = anchor === undefined ? undefined : (JSON.parse(anchor) as AuditAnchor);
-      const tileStart = this.#chain.size - (this.#chain.size % TILE_SIZE);
-      this.#openTile = db
-        .prepare<[number], string>("SELECT hash FROM audit_entries WHERE seq >= ? ORDER BY seq")
-        .pluck()
-        .all(tileStart)
-        .map(sha256HashBytes);
       const last = db
         .prepare<[], string>("SELECT checkpoint FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1")
         .pluck()
@@ -729,12 +721,20 @@ export class SqliteAuditLog implements AuditLog {
     const before = this.#chain.clone();
     const accepted: { waiting: Waiting; sealed: SealedAuditEntry[] }[] = [];
     const values: unknown[] = [];
+    // Tiles completed by this batch go into the same transaction; the chain hashed their roots on
+    // the way to its frontier, so taking them costs nothing.
+    const tiles: [number, Buffer][] = [];
     for (const waiting of batch) {
-      const mark = this.#chain.clone();
+      // A failed append changes nothing, so only a call of several drafts needs a mark to roll back to.
+      const mark = waiting.drafts.length > 1 ? this.#chain.clone() : this.#chain;
       const rows: unknown[] = [];
+      const completed: [number, Buffer][] = [];
       try {
         const sealed = waiting.drafts.map((draft) => {
           const entry = this.#chain.append(draft);
+          if (this.#chain.size % TILE_SIZE === 0) {
+            completed.push([this.#chain.size / TILE_SIZE - 1, this.#chain.lastSubtreeRoot(TILE_SIZE)!]);
+          }
           rows.push(
             entry.seq,
             entry.hash,
@@ -751,6 +751,7 @@ export class SqliteAuditLog implements AuditLog {
         });
         accepted.push({ waiting, sealed });
         for (const value of rows) values.push(value);
+        for (const tile of completed) tiles.push(tile);
       } catch (error) {
         this.#chain = mark;
         waiting.reject(error);
@@ -759,18 +760,6 @@ export class SqliteAuditLog implements AuditLog {
     if (accepted.length === 0) return;
 
     const chain = this.#chain;
-    // Tiles completed by this batch go into the same transaction.
-    const openTile = [...this.#openTile];
-    const tiles: [number, Buffer][] = [];
-    for (const { sealed } of accepted) {
-      for (const entry of sealed) {
-        openTile.push(sha256HashBytes(entry.hash));
-        if (openTile.length === TILE_SIZE) {
-          tiles.push([Math.floor(entry.seq / TILE_SIZE), tileRoot(openTile)]);
-          openTile.length = 0;
-        }
-      }
-    }
     const due = chain.size - (this.#lastCheckpoint?.tree_size ?? 0) >= this.#checkpointEvery;
     let checkpoint: Checkpoint | undefined;
     try {
@@ -796,7 +785,6 @@ export class SqliteAuditLog implements AuditLog {
       for (const { waiting } of accepted) waiting.reject(failure);
       return;
     }
-    this.#openTile = openTile;
     if (checkpoint !== undefined) this.#lastCheckpoint = checkpoint;
     for (const { waiting, sealed } of accepted) waiting.resolve(sealed);
   }

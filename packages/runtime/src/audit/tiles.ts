@@ -17,7 +17,6 @@ import {
   consistencyProofFromSubtrees,
   inclusionProofFromSubtrees,
   merkleNodeHash,
-  merkleRoot,
   sha256ContentHash,
   sha256HashBytes,
 } from "@signet/protocol";
@@ -41,11 +40,6 @@ function missing(start: number, end: number): SignetError {
     `The audit log no longer holds what proves range ${start}..${end - 1} (pruned by retention)`,
     { reason: "audit_pruned" },
   );
-}
-
-/** The root of a tile's leaf hashes. */
-export function tileRoot(leaves: readonly Buffer[]): Buffer {
-  return merkleRoot(leaves);
 }
 
 /**
