@@ -181,6 +181,8 @@ export class PostgresAuditLog implements AuditLog {
     });
     // An idle client's error (the server restarting) must not crash the process; the next query fails.
     pool.on("error", () => undefined);
+    // So must a checked-out client's (it emits on itself, not on the pool): its transaction fails.
+    pool.on("connect", (client) => client.on("error", () => undefined));
     const log = new PostgresAuditLog(pool, options);
     try {
       await log.#migrate();

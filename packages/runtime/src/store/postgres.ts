@@ -332,6 +332,9 @@ export async function openPostgresStores(options: PostgresStoreOptions): Promise
   // Required: an idle client's error is emitted on the pool, and an unheard 'error' ends the process.
   const onIdleError = options.onIdleError;
   pool.on("error", (error) => onIdleError?.(error));
+  // A checked-out client whose connection dies (the server stopping mid-call) emits 'error' on itself,
+  // not on the pool: unheard, it would end the process. Its pending query fails, and it is not reused.
+  pool.on("connect", (client) => client.on("error", () => undefined));
   return createStores(pool);
 }
 
