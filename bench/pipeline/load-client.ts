@@ -1,5 +1,6 @@
 // The bench's callers: sign an invocation per request and POST it to /v1/envelopes over keep-alive
 // HTTPS (undici), `concurrency` at a time. Forked by the pipeline bench; `init` once, then `run`.
+// With `urls`, the workers are split across several runtime instances (worker i sends to urls[i % n]).
 import { readFileSync } from "node:fs";
 import { Ed25519PrivateKey, type JsonValue, fromBase64Url, signEnvelope } from "@signet/protocol";
 import { Agent, request } from "undici";
@@ -7,6 +8,8 @@ import { announce, ownStats, serveCommands } from "./ipc.js";
 
 export interface LoadClientInit {
   readonly url: string;
+  /** Instances of one deployment to split the workers across; default `[url]`. */
+  readonly urls?: readonly string[];
   readonly caPath: string;
   readonly agentId: string;
   readonly apiKey: string;
@@ -35,7 +38,13 @@ function body(sequence: number): JsonValue {
 }
 
 let state:
-  | { init: LoadClientInit; key: Ed25519PrivateKey; dispatcher: Agent; endpoint: string; sequence: number }
+  | {
+      init: LoadClientInit;
+      key: Ed25519PrivateKey;
+      dispatcher: Agent;
+      endpoints: readonly string[];
+      sequence: number;
+    }
   | undefined;
 
 async function run(args: { count: number }): Promise<LoadRunResult> {
@@ -46,7 +55,8 @@ async function run(args: { count: number }): Promise<LoadRunResult> {
   let issued = 0;
   let failures = 0;
   let firstFailure: string | undefined;
-  const worker = async () => {
+  const worker = async (_: unknown, index: number) => {
+    const endpoint = s.endpoints[index % s.endpoints.length]!;
     while (issued < args.count) {
       issued++;
       const wire = signEnvelope(
@@ -55,7 +65,7 @@ async function run(args: { count: number }): Promise<LoadRunResult> {
       ).wire;
       const start = performance.now();
       try {
-        const response = await request(s.endpoint, {
+        const response = await request(endpoint, {
           method: "POST",
           headers,
           body: wire,
@@ -96,7 +106,7 @@ serveCommands({
         pipelining: 1,
         keepAliveTimeout: 60_000,
       }),
-      endpoint: `${init.url}/v1/envelopes`,
+      endpoints: (init.urls ?? [init.url]).map((url) => `${url}/v1/envelopes`),
       sequence: 0,
     };
     return true;
