@@ -102,7 +102,7 @@ describe("two signet serve instances on shared PostgreSQL and Redis", () => {
       routed = await submit(1, invoke("routed"));
     }
     expect(routed?.status, JSON.stringify(routed?.body)).toBe(200);
-    const receipt = (routed!.body as { receipt: Receipt }).receipt;
+    const receipt = (routed.body as { receipt: Receipt }).receipt;
     expect(receipt.result).toMatchObject({ from: "db-bot", status: "ok" });
 
     // A replay at the other instance: the identical envelope gets the stored outcome without running
