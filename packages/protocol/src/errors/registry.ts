@@ -59,6 +59,11 @@ export const ERROR_CODES = {
   SESSION_ALREADY_EXISTS: { status: 409, retryable: false, message: "A session with this id already exists" },
   INVALID_SESSION_ID: { status: 400, retryable: false, message: "The session id is not valid" },
   MODE_NOT_SUPPORTED: { status: 400, retryable: false, message: "The session mode is not supported" },
+  SESSION_RULE_VIOLATION: {
+    status: 409,
+    retryable: false,
+    message: "The session's mode does not allow this message now",
+  },
   AUDIT_UNAVAILABLE: { status: 503, retryable: true, message: "The audit log is unavailable" },
   UNAVAILABLE: { status: 503, retryable: true, message: "The service is unavailable" },
   INTERNAL_ERROR: { status: 500, retryable: true, message: "Internal error" },
