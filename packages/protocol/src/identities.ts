@@ -7,8 +7,11 @@ export const TOOL_NAME_PATTERN = /^[a-z0-9][a-z0-9._/-]{0,127}$/;
 /** A capability name: `order-processing`. */
 export const CAPABILITY_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
 
-/** The kinds a target can name. */
-export type TargetKind = "agent" | "tool" | "capability";
+/** A session target's id: what an envelope's `session` member may hold. */
+const SESSION_TARGET_PATTERN = /^[\x21-\x7e]{1,128}$/;
+
+/** The kinds a target can name: `session:ID` is a coordination session's messages' receiver. */
+export type TargetKind = "agent" | "tool" | "capability" | "session";
 
 /** A parsed target such as `tool:database/query`. */
 export interface Target {
@@ -21,7 +24,7 @@ export function isAgentId(value: unknown): value is string {
   return typeof value === "string" && AGENT_ID_PATTERN.test(value);
 }
 
-/** Parses `agent:ID`, `tool:NAME` or `capability:NAME`; returns undefined for anything else. */
+/** Parses `agent:ID`, `tool:NAME`, `capability:NAME` or `session:ID`; undefined for anything else. */
 export function parseTarget(value: unknown): Target | undefined {
   if (typeof value !== "string") return undefined;
   const colon = value.indexOf(":");
@@ -37,6 +40,8 @@ export function parseTarget(value: unknown): Target | undefined {
         : undefined;
     case "capability":
       return CAPABILITY_NAME_PATTERN.test(name) ? { kind, name } : undefined;
+    case "session":
+      return SESSION_TARGET_PATTERN.test(name) ? { kind, name } : undefined;
     default:
       return undefined;
   }

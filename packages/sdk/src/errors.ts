@@ -419,6 +419,15 @@ export class InvalidSessionIdError extends SignetProtocolError {
   }
 }
 
+/** SESSION_RULE_VIOLATION: the session's mode does not allow this message from this sender now. */
+export class SessionRuleViolationError extends SignetProtocolError {
+  override name = "SessionRuleViolationError";
+  readonly code = "SESSION_RULE_VIOLATION" as const;
+  constructor(message?: string, details?: ErrorDetails, options?: ErrorOptions) {
+    super(defaultMessage("SESSION_RULE_VIOLATION", message), details, options);
+  }
+}
+
 /** MODE_NOT_SUPPORTED: the session mode is not one the runtime supports. */
 export class ModeNotSupportedError extends SignetProtocolError {
   override name = "ModeNotSupportedError";
@@ -491,6 +500,7 @@ export const ERROR_CLASSES: { readonly [C in ErrorCode]: ProtocolErrorClass } = 
   SESSION_ALREADY_EXISTS: SessionAlreadyExistsError,
   INVALID_SESSION_ID: InvalidSessionIdError,
   MODE_NOT_SUPPORTED: ModeNotSupportedError,
+  SESSION_RULE_VIOLATION: SessionRuleViolationError,
   AUDIT_UNAVAILABLE: AuditUnavailableError,
   UNAVAILABLE: UnavailableError,
   INTERNAL_ERROR: InternalError,

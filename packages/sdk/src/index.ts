@@ -63,6 +63,7 @@ export {
   SessionAlreadyExistsError,
   SessionNotFoundError,
   SessionNotOpenError,
+  SessionRuleViolationError,
   SignatureInvalidError,
   SignetProtocolError,
   StaleMessageError,

@@ -9,7 +9,14 @@ import { ENVELOPE_FIELDS, type Envelope, PROTOCOL_VERSION } from "./types.js";
 export const TYPE_PATTERN = /^(?:invoke|result|signal|session\.[a-z][a-z_]{0,31})$/;
 export const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 export const SIGNATURE_PATTERN = /^[A-Za-z0-9_-]{86}$/;
+/**
+ * A session id the runtime accepts: a UUID, or base64url of 22 to 128 characters (≥ 128 bits). The
+ * envelope's `session` member only has to match {@link SESSION_FIELD_PATTERN}, so that a session id
+ * the runtime refuses is answered with `INVALID_SESSION_ID`, not as a malformed envelope.
+ */
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
+/** What the `session` member may hold: 1 to 128 printable ASCII characters, no spaces. */
+export const SESSION_FIELD_PATTERN = /^[\x21-\x7e]{1,128}$/;
 export const BODY_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
 const VERSION_LIKE = /^signet\/[0-9]+$/;
 
@@ -82,7 +89,7 @@ export function assertEnvelopeShape(value: JsonValue): asserts value is Envelope
     invalid("body_hash");
   }
   if (value.session !== undefined) {
-    if (typeof value.session !== "string" || !SESSION_ID_PATTERN.test(value.session)) invalid("session");
+    if (typeof value.session !== "string" || !SESSION_FIELD_PATTERN.test(value.session)) invalid("session");
   }
   if (value.body_type !== undefined) {
     if (typeof value.body_type !== "string" || !BODY_TYPE_PATTERN.test(value.body_type)) invalid("body_type");
