@@ -102,6 +102,7 @@ describe("two signet serve instances on shared PostgreSQL and Redis", () => {
       routed = await submit(1, invoke("routed"));
     }
     expect(routed?.status, JSON.stringify(routed?.body)).toBe(200);
+    if (routed === undefined) throw new Error("no answer from instance B");
     const receipt = (routed.body as { receipt: Receipt }).receipt;
     expect(receipt.result).toMatchObject({ from: "db-bot", status: "ok" });
 
