@@ -1,6 +1,24 @@
 // The in-memory reference adapter: the behaviour the contract suite holds every other adapter to.
 import { SignetError } from "@signet/protocol";
+import type {
+  SessionEventRecord,
+  SessionMessageRecord,
+  SessionQuery,
+  SessionRecord,
+  SessionStore,
+} from "../sessions/types.js";
 import { admitExpiresAt, assertKeysBelongTo, outcomeJson } from "./input-checks.js";
+import {
+  type NewSessionEvent,
+  appendRefusal,
+  checkAppend,
+  checkClose,
+  checkCreate,
+  checkLimit,
+  checkNow,
+  duplicateMessage,
+  sessionExists,
+} from "./session-checks.js";
 import type {
   AdmitOutcome,
   AdmitRequest,
@@ -76,6 +94,145 @@ function pruneExpired<T extends { readonly expiresAt: number }>(table: BySender<
 
 function toMessage({ outcomeJson: json, ...message }: HeldMessage): MessageRecord {
   return json === undefined ? { ...message } : { ...message, outcome: JSON.parse(json) as unknown };
+}
+
+/** One session's accepted messages in seq order, and the message ids they used. */
+interface HeldMessages {
+  readonly list: SessionMessageRecord[];
+  readonly ids: Set<string>;
+}
+
+/**
+ * Sessions in memory. Each method's work is synchronous inside `run`, so a call is atomic: every check
+ * comes before the first write, and a refused call leaves nothing behind.
+ */
+function createSessionStore(run: <T>(work: () => T) => Promise<T>): SessionStore {
+  // Map iteration follows insertion order, which breaks `createdAt` ties the way SQL's rowid does.
+  const sessions = new Map<string, SessionRecord>();
+  const messages = new Map<string, HeldMessages>();
+  // Ids are 1, 2, 3, … in the order events are stored, so the array is sorted by id.
+  const events: SessionEventRecord[] = [];
+  let lastEventId = 0;
+
+  const recordEvent = (event: NewSessionEvent): SessionEventRecord => {
+    const stored: SessionEventRecord = { ...snapshot(event), id: ++lastEventId };
+    events.push(stored);
+    return snapshot(stored);
+  };
+
+  /** The sessions in creation order, ties in insertion order, as the SQL adapters list them. */
+  const byCreation = (records: SessionRecord[]): SessionRecord[] =>
+    records.sort((a, b) => a.createdAt - b.createdAt);
+
+  const page = <T extends object>(records: T[], limit: number | undefined): T[] =>
+    (limit === undefined ? records : records.slice(0, limit)).map(snapshot);
+
+  return {
+    create: (session: SessionRecord, event: NewSessionEvent) =>
+      run(() => {
+        checkCreate(session, event);
+        if (sessions.has(session.id)) throw sessionExists(session.id);
+        sessions.set(session.id, snapshot(session));
+        messages.set(session.id, { list: [], ids: new Set() });
+        return recordEvent(event);
+      }),
+    get: (id: string) =>
+      run(() => {
+        const session = sessions.get(id);
+        return session && snapshot(session);
+      }),
+    list: (query: SessionQuery = {}) =>
+      run(() => {
+        checkLimit(query.limit);
+        const { status, mode, participant } = query;
+        const found = [...sessions.values()].filter(
+          (session) =>
+            (status === undefined || session.status === status) &&
+            (mode === undefined || session.mode === mode) &&
+            (participant === undefined || session.participants.includes(participant)),
+        );
+        return page(byCreation(found), query.limit);
+      }),
+    append: (
+      message: SessionMessageRecord,
+      next: SessionRecord,
+      expectedCount: number,
+      appended: readonly NewSessionEvent[],
+    ) =>
+      run(() => {
+        checkAppend(message, next, expectedCount, appended);
+        const stored = sessions.get(next.id);
+        if (stored?.status !== "OPEN" || stored.messageCount !== expectedCount) {
+          throw appendRefusal(next.id, stored, expectedCount);
+        }
+        const held = messages.get(next.id)!;
+        if (held.ids.has(message.messageId)) throw duplicateMessage(next.id, message.messageId);
+
+        held.list.push(snapshot(message));
+        held.ids.add(message.messageId);
+        // Only what a message can change; the fields fixed at creation stay as created.
+        sessions.set(
+          next.id,
+          snapshot({
+            ...stored,
+            status: next.status,
+            expiresAt: next.expiresAt,
+            closedAt: next.closedAt,
+            modeState: next.modeState,
+            messageCount: next.messageCount,
+            historyHash: next.historyHash,
+            outcome: next.outcome,
+            cancelledBy: next.cancelledBy,
+          }),
+        );
+        return appended.map(recordEvent);
+      }),
+    close: (next: SessionRecord, event: NewSessionEvent) =>
+      run(() => {
+        checkClose(next, event);
+        const stored = sessions.get(next.id);
+        if (stored?.status !== "OPEN") return undefined;
+        // Never the message history (count, hash, mode state): `next` may predate the last append.
+        sessions.set(
+          next.id,
+          snapshot({
+            ...stored,
+            status: next.status,
+            closedAt: next.closedAt,
+            outcome: next.outcome,
+            cancelledBy: next.cancelledBy,
+          }),
+        );
+        return recordEvent(event);
+      }),
+    messages: (sessionId: string) => run(() => (messages.get(sessionId)?.list ?? []).map(snapshot)),
+    expired: (now: number, limit: number) =>
+      run(() => {
+        checkNow(now);
+        checkLimit(limit);
+        const due = [...sessions.values()].filter(
+          (session) => session.status === "OPEN" && session.expiresAt <= now,
+        );
+        // Soonest expiry first, ties in insertion order (the sort is stable).
+        return page(
+          due.sort((a, b) => a.expiresAt - b.expiresAt),
+          limit,
+        );
+      }),
+    events: (afterId: number, limit: number) =>
+      run(() => {
+        checkLimit(limit, afterId);
+        // Binary search for the first event after the cursor.
+        let low = 0;
+        let high = events.length;
+        while (low < high) {
+          const middle = (low + high) >>> 1;
+          if (events[middle]!.id <= afterId) low = middle + 1;
+          else high = middle;
+        }
+        return events.slice(low, low + limit).map(snapshot);
+      }),
+  };
 }
 
 /**
@@ -278,6 +435,8 @@ export function createMemoryStores(): Stores {
           );
         }),
     },
+
+    sessions: createSessionStore(run),
 
     ping: () => Promise.resolve(open),
     close: () => {

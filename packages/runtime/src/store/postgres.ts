@@ -6,8 +6,42 @@
 // to know about each other.
 import { SignetError } from "@signet/protocol";
 import pg from "pg";
+import type {
+  SessionEventRecord,
+  SessionMessageRecord,
+  SessionQuery,
+  SessionRecord,
+  SessionStatus,
+  SessionStore,
+} from "../sessions/types.js";
 import { admitExpiresAt, assertKeysBelongTo, outcomeJson } from "./input-checks.js";
-import { migratePostgres } from "./migrations/postgres.js";
+import { SESSION_EVENTS_LOCK_KEY, migratePostgres } from "./migrations/postgres.js";
+import {
+  type NewSessionEvent,
+  appendRefusal,
+  checkAppend,
+  checkClose,
+  checkCreate,
+  checkLimit,
+  checkNow,
+  duplicateMessage,
+  jsonText,
+  sessionExists,
+} from "./session-checks.js";
+import {
+  SESSION_COLUMNS,
+  SESSION_EVENT_COLUMNS,
+  SESSION_MESSAGE_COLUMNS,
+  type SessionEventRow,
+  type SessionMessageRow,
+  type SessionRow,
+  sessionEventRow,
+  sessionMessageRow,
+  sessionRow,
+  toSession,
+  toSessionEvent,
+  toSessionMessage,
+} from "./session-rows.js";
 import type {
   AdmitOutcome,
   AdmitRequest,
@@ -336,6 +370,273 @@ export async function openPostgresStores(options: PostgresStoreOptions): Promise
   // not on the pool: unheard, it would end the process. Its pending query fails, and it is not reused.
   pool.on("connect", (client) => client.on("error", () => undefined));
   return createStores(pool);
+}
+
+/** `$from, $from+1, …` for `count` parameters. */
+function placeholders(count: number, from = 1): string {
+  return Array.from({ length: count }, (_, i) => `$${from + i}`).join(", ");
+}
+
+/** The connection helpers of one pool that the session store runs its statements with. */
+interface SessionDatabase {
+  exec<R extends pg.QueryResultRow>(
+    this: void,
+    client: pg.PoolClient,
+    text: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
+  queryRows<R extends pg.QueryResultRow>(this: void, text: string, values?: unknown[]): Promise<R[]>;
+  transaction<T>(
+    this: void,
+    work: (client: pg.PoolClient) => Promise<T>,
+    keep?: (result: T) => boolean,
+  ): Promise<T>;
+}
+
+/**
+ * Sessions in PostgreSQL. Every change is one READ COMMITTED transaction. An append's UPDATE names the
+ * state it expects (OPEN, `expectedCount` messages): of several instances appending to one session at
+ * once, the first locks the row and the rest wait for it to commit, then find the count moved on and
+ * match nothing, which is the conflict the caller retries.
+ */
+function createSessionStore({ exec, queryRows, transaction }: SessionDatabase): SessionStore {
+  const sessionColumns = (alias: string): string =>
+    SESSION_COLUMNS.split(", ")
+      .map((column) => `${alias}.${column}`)
+      .join(", ");
+
+  /**
+   * Stores events and returns them with their ids, in the order given.
+   *
+   * The watch stream reads "every event after the last id I saw", so an event must never become
+   * visible after one with a higher id: a reader would already have moved past it. Identity values
+   * are drawn at INSERT but become visible at COMMIT, and two transactions can commit in the other
+   * order. So every event-writing transaction takes one transaction-scoped advisory lock right before
+   * drawing its ids and keeps it until it commits or rolls back: the next writer draws its ids only
+   * once the previous one is committed, and PostgreSQL marks a transaction committed (visible to new
+   * snapshots) before it releases its locks. The identity's default CACHE 1 matters too: cached
+   * values would let sessions draw ids out of order. The price is that event-writing commits queue
+   * on the lock for their last statement and the commit itself; they already hold their session row,
+   * and take the lock last, so the lock can never be part of a deadlock. A counter row updated in the
+   * same transaction would serialize the same way, with a row version per event; readers holding
+   * back to a snapshot horizon would avoid the queue but make every reader more complicated.
+   */
+  const insertEvents = async (
+    client: pg.PoolClient,
+    events: readonly NewSessionEvent[],
+  ): Promise<SessionEventRecord[]> => {
+    if (events.length === 0) return [];
+    const rows = events.map(sessionEventRow);
+    await exec(client, "SELECT pg_advisory_xact_lock($1::bigint)", [SESSION_EVENTS_LOCK_KEY]);
+    // VALUES rows are inserted, and draw their ids, in the order listed.
+    const inserted = await exec<{ id: number }>(
+      client,
+      `INSERT INTO session_events (session_id, type, at, data)
+       VALUES ${rows.map((_, i) => `(${placeholders(4, 4 * i + 1)})`).join(", ")}
+       RETURNING id`,
+      rows.flatMap((row) => [row.session_id, row.type, row.at, row.data]),
+    );
+    const ids = inserted.rows.map((row) => row.id).sort((a, b) => a - b);
+    return rows.map((row, i) => toSessionEvent({ id: ids[i]!, ...row }));
+  };
+
+  const listRows = (query: SessionQuery): Promise<SessionRow[]> => {
+    const { status, mode, participant } = query;
+    const where: string[] = [];
+    const params: unknown[] = [];
+    let from = "sessions s";
+    if (participant !== undefined) {
+      from = "session_participants p JOIN sessions s ON s.id = p.session_id";
+      params.push(participant);
+      where.push(`p.agent_id = $${params.length}`);
+    }
+    if (status !== undefined) {
+      params.push(status);
+      where.push(`s.status = $${params.length}`);
+    }
+    if (mode !== undefined) {
+      params.push(mode);
+      where.push(`s.mode = $${params.length}`);
+    }
+    // LIMIT NULL is no limit.
+    params.push(query.limit ?? null);
+    return queryRows<SessionRow>(
+      `SELECT ${sessionColumns("s")} FROM ${from}` +
+        (where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "") +
+        ` ORDER BY s.created_at, s.seq LIMIT $${params.length}`,
+      params,
+    );
+  };
+
+  return {
+    create: async (session: SessionRecord, event: NewSessionEvent) => {
+      checkCreate(session, event);
+      const row = sessionRow(session);
+      return transaction(async (client) => {
+        // Waits for another transaction inserting the same id, then finds it taken (or free again).
+        const inserted = await exec(
+          client,
+          `INSERT INTO sessions (${SESSION_COLUMNS}) VALUES (${placeholders(15)}) ON CONFLICT (id) DO NOTHING`,
+          [
+            row.id,
+            row.mode,
+            row.initiator,
+            row.participants,
+            row.status,
+            row.created_at,
+            row.expires_at,
+            row.closed_at,
+            row.policy_ref,
+            row.config,
+            row.mode_state,
+            row.message_count,
+            row.history_hash,
+            row.outcome,
+            row.cancelled_by,
+          ],
+        );
+        if (inserted.rowCount !== 1) throw sessionExists(session.id);
+        // A participant named twice is one row.
+        await exec(
+          client,
+          `INSERT INTO session_participants (agent_id, session_id)
+           SELECT unnest($1::text[]), $2::text ON CONFLICT DO NOTHING`,
+          [session.participants, session.id],
+        );
+        const [created] = await insertEvents(client, [event]);
+        return created!;
+      });
+    },
+    get: async (id: string) => {
+      const [row] = await queryRows<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = $1`, [
+        id,
+      ]);
+      return row && toSession(row);
+    },
+    list: async (query: SessionQuery = {}) => {
+      checkLimit(query.limit);
+      return (await listRows(query)).map(toSession);
+    },
+    append: async (
+      message: SessionMessageRecord,
+      next: SessionRecord,
+      expectedCount: number,
+      events: readonly NewSessionEvent[],
+    ) => {
+      checkAppend(message, next, expectedCount, events);
+      const messageRow = sessionMessageRow(message);
+      return transaction(async (client) => {
+        // Only what a message can change, and only while the session is OPEN at the expected count.
+        const updated = await exec(
+          client,
+          `UPDATE sessions SET
+             status = $3, expires_at = $4, closed_at = $5, mode_state = $6, message_count = $7,
+             history_hash = $8, outcome = $9, cancelled_by = $10
+           WHERE id = $1 AND status = 'OPEN' AND message_count = $2`,
+          [
+            next.id,
+            expectedCount,
+            next.status,
+            next.expiresAt,
+            next.closedAt ?? null,
+            jsonText(next.modeState, "mode state"),
+            next.messageCount,
+            next.historyHash,
+            next.outcome === undefined ? null : jsonText(next.outcome, "outcome"),
+            next.cancelledBy ?? null,
+          ],
+        );
+        if (updated.rowCount !== 1) {
+          const { rows } = await exec<{ status: SessionStatus; message_count: number }>(
+            client,
+            "SELECT status, message_count FROM sessions WHERE id = $1",
+            [next.id],
+          );
+          const state = rows[0];
+          throw appendRefusal(
+            next.id,
+            state && { status: state.status, messageCount: state.message_count },
+            expectedCount,
+          );
+        }
+        try {
+          await exec(
+            client,
+            `INSERT INTO session_messages (${SESSION_MESSAGE_COLUMNS}) VALUES (${placeholders(8)})`,
+            [
+              messageRow.session_id,
+              messageRow.seq,
+              messageRow.message_id,
+              messageRow.sender,
+              messageRow.kind,
+              messageRow.envelope_hash,
+              messageRow.body,
+              messageRow.accepted_at,
+            ],
+          );
+        } catch (error) {
+          // The (session_id, seq) key cannot collide here: the row lock above serializes appends.
+          if (isViolation(error, "23505") && error.constraint === "session_messages_message_id_key") {
+            throw duplicateMessage(next.id, message.messageId, error);
+          }
+          throw error;
+        }
+        return insertEvents(client, events);
+      });
+    },
+    close: async (next: SessionRecord, event: NewSessionEvent) => {
+      checkClose(next, event);
+      return transaction(
+        async (client) => {
+          // Never the message history: the closing record may predate the last append.
+          const closed = await exec(
+            client,
+            `UPDATE sessions SET status = $2, closed_at = $3, outcome = $4, cancelled_by = $5
+             WHERE id = $1 AND status = 'OPEN'`,
+            [
+              next.id,
+              next.status,
+              next.closedAt ?? null,
+              next.outcome === undefined ? null : jsonText(next.outcome, "outcome"),
+              next.cancelledBy ?? null,
+            ],
+          );
+          if (closed.rowCount !== 1) return undefined;
+          const [stored] = await insertEvents(client, [event]);
+          return stored;
+        },
+        (stored) => stored !== undefined,
+      );
+    },
+    messages: async (sessionId: string) =>
+      (
+        await queryRows<SessionMessageRow>(
+          `SELECT ${SESSION_MESSAGE_COLUMNS} FROM session_messages WHERE session_id = $1 ORDER BY seq`,
+          [sessionId],
+        )
+      ).map(toSessionMessage),
+    expired: async (now: number, limit: number) => {
+      checkNow(now);
+      checkLimit(limit);
+      // The literal 'OPEN' lets the query use the partial expiry index.
+      return (
+        await queryRows<SessionRow>(
+          `SELECT ${SESSION_COLUMNS} FROM sessions WHERE status = 'OPEN' AND expires_at <= $1
+           ORDER BY expires_at, seq LIMIT $2`,
+          [now, limit],
+        )
+      ).map(toSession);
+    },
+    events: async (afterId: number, limit: number) => {
+      checkLimit(limit, afterId);
+      return (
+        await queryRows<SessionEventRow>(
+          `SELECT ${SESSION_EVENT_COLUMNS} FROM session_events WHERE id > $1 ORDER BY id LIMIT $2`,
+          [afterId, limit],
+        )
+      ).map(toSessionEvent);
+    },
+  };
 }
 
 function createStores(pool: pg.Pool): Stores {
@@ -739,6 +1040,8 @@ function createStores(pool: pg.Pool): Stores {
       listRoleAssignments: async (query: RoleAssignmentQuery = {}) =>
         (await listRoleAssignmentRows(query)).map(toRoleAssignment),
     },
+
+    sessions: createSessionStore({ exec, queryRows, transaction }),
 
     ping: async () => {
       if (closed) return false;

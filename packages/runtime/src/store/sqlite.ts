@@ -5,8 +5,40 @@
 import { closeSync, openSync } from "node:fs";
 import { SignetError } from "@signet/protocol";
 import Database from "better-sqlite3";
+import type {
+  SessionEventRecord,
+  SessionMessageRecord,
+  SessionQuery,
+  SessionRecord,
+  SessionStatus,
+  SessionStore,
+} from "../sessions/types.js";
 import { admitExpiresAt, assertKeysBelongTo, outcomeJson } from "./input-checks.js";
 import { migrateSqlite } from "./migrations/sqlite.js";
+import {
+  type NewSessionEvent,
+  appendRefusal,
+  checkAppend,
+  checkClose,
+  checkCreate,
+  checkLimit,
+  checkNow,
+  duplicateMessage,
+  jsonText,
+  sessionExists,
+} from "./session-checks.js";
+import {
+  SESSION_COLUMNS,
+  type SessionEventRow,
+  type SessionMessageRow,
+  type SessionRow,
+  sessionEventRow,
+  sessionMessageRow,
+  sessionRow,
+  toSession,
+  toSessionEvent,
+  toSessionMessage,
+} from "./session-rows.js";
 import type {
   AdmitOutcome,
   AdmitRequest,
@@ -224,6 +256,220 @@ export function openSqliteStores(path: string, options: SqliteStoreOptions = {})
     db.close();
     throw error;
   }
+}
+
+/**
+ * Sessions in SQLite. Every change is one IMMEDIATE transaction: it takes the write lock before its
+ * first read, so instances sharing the file queue, and an append's check and its writes see the same
+ * state. Event ids come from AUTOINCREMENT inside that transaction, so they commit in id order.
+ */
+function createSessionStore(db: Database.Database): SessionStore {
+  const insertSession = db.prepare<SessionRow>(`
+    INSERT INTO sessions (${SESSION_COLUMNS})
+    VALUES (${SESSION_COLUMNS.split(", ")
+      .map((column) => `@${column}`)
+      .join(", ")})
+    ON CONFLICT (id) DO NOTHING
+  `);
+  // A participant named twice is one row.
+  const insertParticipant = db.prepare<[string, string]>(
+    "INSERT INTO session_participants (agent_id, session_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+  );
+  const insertEvent = db
+    .prepare<Omit<SessionEventRow, "id">, number>(
+      "INSERT INTO session_events (session_id, type, at, data) VALUES (@session_id, @type, @at, @data) RETURNING id",
+    )
+    .pluck();
+  const insertMessage = db.prepare<SessionMessageRow>(`
+    INSERT INTO session_messages (session_id, seq, message_id, sender, kind, envelope_hash, body, accepted_at)
+    VALUES (@session_id, @seq, @message_id, @sender, @kind, @envelope_hash, @body, @accepted_at)
+  `);
+  // Only what a message can change, and only while the session is OPEN at the expected count.
+  const updateAppended = db.prepare<
+    [
+      SessionStatus,
+      number,
+      number | null,
+      string,
+      number,
+      string,
+      string | null,
+      string | null,
+      string,
+      number,
+    ]
+  >(`
+    UPDATE sessions SET
+      status = ?, expires_at = ?, closed_at = ?, mode_state = ?, message_count = ?, history_hash = ?,
+      outcome = ?, cancelled_by = ?
+    WHERE id = ? AND status = 'OPEN' AND message_count = ?
+  `);
+  // Never the message history: the closing record may predate the last append.
+  const updateClosed = db.prepare<[SessionStatus, number | null, string | null, string | null, string]>(`
+    UPDATE sessions SET status = ?, closed_at = ?, outcome = ?, cancelled_by = ?
+    WHERE id = ? AND status = 'OPEN'
+  `);
+  const selectState = db.prepare<[string], { status: SessionStatus; message_count: number }>(
+    "SELECT status, message_count FROM sessions WHERE id = ?",
+  );
+  const selectSession = db.prepare<[string], SessionRow>(
+    `SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = ?`,
+  );
+  const selectMessages = db.prepare<[string], SessionMessageRow>(
+    "SELECT * FROM session_messages WHERE session_id = ? ORDER BY seq",
+  );
+  // A LIMIT of -1 is no limit. The literal 'OPEN' lets the query use the partial expiry index.
+  const selectExpired = db.prepare<[number, number], SessionRow>(`
+    SELECT ${SESSION_COLUMNS} FROM sessions WHERE status = 'OPEN' AND expires_at <= ?
+    ORDER BY expires_at, rowid LIMIT ?
+  `);
+  const selectEvents = db.prepare<[number, number], SessionEventRow>(
+    "SELECT * FROM session_events WHERE id > ? ORDER BY id LIMIT ?",
+  );
+
+  // One statement per combination of filters, prepared on first use: each can use its index.
+  const listStatements = new Map<string, Database.Statement<unknown[], SessionRow>>();
+  const listRows = (query: SessionQuery): SessionRow[] => {
+    const { status, mode, participant } = query;
+    const where: string[] = [];
+    const params: unknown[] = [];
+    let from = "sessions";
+    if (participant !== undefined) {
+      from = "session_participants AS p JOIN sessions ON sessions.id = p.session_id";
+      where.push("p.agent_id = ?");
+      params.push(participant);
+    }
+    if (status !== undefined) {
+      where.push("sessions.status = ?");
+      params.push(status);
+    }
+    if (mode !== undefined) {
+      where.push("sessions.mode = ?");
+      params.push(mode);
+    }
+    const columns = SESSION_COLUMNS.split(", ")
+      .map((column) => `sessions.${column}`)
+      .join(", ");
+    const sql =
+      `SELECT ${columns} FROM ${from}` +
+      (where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "") +
+      " ORDER BY sessions.created_at, sessions.rowid LIMIT ?";
+    let statement = listStatements.get(sql);
+    if (statement === undefined) {
+      statement = db.prepare<unknown[], SessionRow>(sql);
+      listStatements.set(sql, statement);
+    }
+    return statement.all(...params, query.limit ?? -1);
+  };
+
+  const storeEvent = (event: NewSessionEvent): SessionEventRecord => {
+    const row = sessionEventRow(event);
+    return toSessionEvent({ id: insertEvent.get(row)!, ...row });
+  };
+
+  const create = db.transaction((session: SessionRecord, event: NewSessionEvent): SessionEventRecord => {
+    if (insertSession.run(sessionRow(session)).changes === 0) throw sessionExists(session.id);
+    for (const participant of session.participants) insertParticipant.run(participant, session.id);
+    return storeEvent(event);
+  });
+
+  const append = db.transaction(
+    (
+      message: SessionMessageRecord,
+      next: SessionRecord,
+      expectedCount: number,
+      events: readonly NewSessionEvent[],
+    ): SessionEventRecord[] => {
+      const updated = updateAppended.run(
+        next.status,
+        next.expiresAt,
+        next.closedAt ?? null,
+        jsonText(next.modeState, "mode state"),
+        next.messageCount,
+        next.historyHash,
+        next.outcome === undefined ? null : jsonText(next.outcome, "outcome"),
+        next.cancelledBy ?? null,
+        next.id,
+        expectedCount,
+      );
+      if (updated.changes === 0) {
+        const state = selectState.get(next.id);
+        throw appendRefusal(
+          next.id,
+          state && { status: state.status, messageCount: state.message_count },
+          expectedCount,
+        );
+      }
+      try {
+        insertMessage.run(sessionMessageRow(message));
+      } catch (error) {
+        // The (session_id, seq) key cannot collide here: the update above matched the expected count.
+        if (violates(error, "SQLITE_CONSTRAINT_UNIQUE")) {
+          throw duplicateMessage(next.id, message.messageId, error);
+        }
+        throw error;
+      }
+      return events.map(storeEvent);
+    },
+  );
+
+  const close = db.transaction(
+    (next: SessionRecord, event: NewSessionEvent): SessionEventRecord | undefined => {
+      const closed = updateClosed.run(
+        next.status,
+        next.closedAt ?? null,
+        next.outcome === undefined ? null : jsonText(next.outcome, "outcome"),
+        next.cancelledBy ?? null,
+        next.id,
+      );
+      return closed.changes === 0 ? undefined : storeEvent(event);
+    },
+  );
+
+  return {
+    create: (session: SessionRecord, event: NewSessionEvent) =>
+      run(() => {
+        checkCreate(session, event);
+        return create.immediate(session, event);
+      }),
+    get: (id: string) =>
+      run(() => {
+        const row = selectSession.get(id);
+        return row && toSession(row);
+      }),
+    list: (query: SessionQuery = {}) =>
+      run(() => {
+        checkLimit(query.limit);
+        return listRows(query).map(toSession);
+      }),
+    append: (
+      message: SessionMessageRecord,
+      next: SessionRecord,
+      expectedCount: number,
+      events: readonly NewSessionEvent[],
+    ) =>
+      run(() => {
+        checkAppend(message, next, expectedCount, events);
+        return append.immediate(message, next, expectedCount, events);
+      }),
+    close: (next: SessionRecord, event: NewSessionEvent) =>
+      run(() => {
+        checkClose(next, event);
+        return close.immediate(next, event);
+      }),
+    messages: (sessionId: string) => run(() => selectMessages.all(sessionId).map(toSessionMessage)),
+    expired: (now: number, limit: number) =>
+      run(() => {
+        checkNow(now);
+        checkLimit(limit);
+        return selectExpired.all(now, limit).map(toSession);
+      }),
+    events: (afterId: number, limit: number) =>
+      run(() => {
+        checkLimit(limit, afterId);
+        return selectEvents.all(afterId, limit).map(toSessionEvent);
+      }),
+  };
 }
 
 function createStores(db: Database.Database): Stores {
@@ -528,6 +774,8 @@ function createStores(db: Database.Database): Stores {
       listRoleAssignments: (query: RoleAssignmentQuery = {}) =>
         run(() => listRoleAssignmentRows(query).map(toRoleAssignment)),
     },
+
+    sessions: createSessionStore(db),
 
     ping: () => {
       if (!db.open) return Promise.resolve(false);

@@ -2,6 +2,7 @@
 //
 // Records are plain data. Adapters return copies, so a caller can never change stored state by
 // mutating what it was handed (the in-memory adapter clones like the SQL ones do by construction).
+import type { SessionStore } from "../sessions/types.js";
 
 /** Who is changing state, for the records that note it. */
 export interface StoreContext {
@@ -126,6 +127,8 @@ export interface Stores {
   readonly apiKeys: ApiKeyStore;
   readonly replay: ReplayStore;
   readonly roles: RoleStore;
+  /** Coordination sessions, their accepted messages and the lifecycle events the watch stream reads. */
+  readonly sessions: SessionStore;
   /** True when the backing database answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -99,7 +99,7 @@ const outcome = {
  * Changes everything reachable from `value` in place: every array grows, every scalar field is
  * overwritten. Records are readonly by type only, which is exactly what this checks.
  */
-function scribble(value: unknown): void {
+export function scribble(value: unknown): void {
   if (Array.isArray(value)) {
     for (const item of value) scribble(item);
     value.push("scribbled");
@@ -113,7 +113,7 @@ function scribble(value: unknown): void {
 }
 
 /** Asserts that `promise` rejects with a SignetError carrying `code`. */
-async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
+export async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
   const error: unknown = await promise.then(
     () => undefined,
     (reason: unknown) => reason,

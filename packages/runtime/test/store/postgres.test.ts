@@ -11,6 +11,7 @@ import { SchemaVersionError } from "../../src/store/schema-version-error.js";
 import type { AdmitRequest, Stores } from "../../src/store/types.js";
 import { type PostgresServer, startPostgres } from "../helpers/postgres-server.js";
 import { runStoreContract } from "./contract.js";
+import { runSessionStoreContract } from "./sessions-contract.js";
 
 const ctx = { actor: "admin" };
 
@@ -29,6 +30,12 @@ afterAll(async () => {
 const freshDatabase = (): Promise<string> => server!.createDatabase(`store_${++databases}`);
 
 runStoreContract("postgres", async () => openPostgresStores({ url: await freshDatabase() }));
+runSessionStoreContract("postgres", async () => openPostgresStores({ url: await freshDatabase() }), {
+  durable: async () => {
+    const url = await freshDatabase();
+    return () => openPostgresStores({ url });
+  },
+});
 
 /** Resolves to what `promise` rejected with, failing when it resolved. */
 async function rejection(promise: Promise<unknown>): Promise<unknown> {

@@ -240,7 +240,7 @@ describe("SQLite store", () => {
       expect((await upgraded.apiKeys.getApiKey("k1"))?.permissions).toEqual(["*"]);
       await upgraded.close();
       const after = raw();
-      expect(recorded(after).at(-1)).toMatchObject({ version: 4, name: "drop events" });
+      expect(recorded(after).find((row) => row.version === 4)).toMatchObject({ name: "drop events" });
       const names = after
         .prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")
         .pluck()

@@ -121,6 +121,72 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE INDEX role_assignments_by_role ON role_assignments (role, principal);
     `,
   },
+  {
+    version: 4,
+    name: "coordination sessions",
+    sql: `
+      -- One row per session. Fields fixed at creation (mode, initiator, participants, config) never
+      -- change; the rest follow the accepted messages. closed_at is set exactly when it left OPEN.
+      CREATE TABLE sessions (
+        id            text COLLATE "C" PRIMARY KEY,
+        mode          text NOT NULL CHECK (mode IN ('decision', 'proposal', 'task', 'handoff', 'quorum')),
+        initiator     text NOT NULL,
+        participants  json NOT NULL CHECK (json_typeof(participants) = 'array'),
+        status        text NOT NULL CHECK (status IN ('OPEN', 'RESOLVED', 'EXPIRED', 'CANCELLED')),
+        created_at    bigint NOT NULL,
+        expires_at    bigint NOT NULL,
+        closed_at     bigint,
+        policy_ref    text,
+        config        json NOT NULL CHECK (json_typeof(config) = 'object'),
+        mode_state    json NOT NULL,
+        message_count integer NOT NULL CHECK (message_count >= 0),
+        history_hash  text NOT NULL,
+        outcome       json,
+        cancelled_by  text,
+        seq           bigint GENERATED ALWAYS AS IDENTITY,
+        CHECK ((status = 'OPEN') = (closed_at IS NULL))
+      );
+      -- list(): all sessions, or one status's, or one mode's, oldest first.
+      CREATE INDEX sessions_by_creation ON sessions (created_at, seq);
+      CREATE INDEX sessions_by_status ON sessions (status, created_at, seq);
+      CREATE INDEX sessions_by_mode ON sessions (mode, created_at, seq);
+      -- expired(now): the OPEN sessions soonest due; closed ones leave the index.
+      CREATE INDEX sessions_open_by_expiry ON sessions (expires_at, seq) WHERE status = 'OPEN';
+
+      -- list({ participant }): which sessions an agent is in.
+      CREATE TABLE session_participants (
+        agent_id   text COLLATE "C" NOT NULL,
+        session_id text COLLATE "C" NOT NULL REFERENCES sessions (id),
+        PRIMARY KEY (agent_id, session_id)
+      );
+
+      -- The accepted messages in each session's total order. A message id is used once per session.
+      CREATE TABLE session_messages (
+        session_id    text COLLATE "C" NOT NULL REFERENCES sessions (id),
+        seq           integer NOT NULL CHECK (seq >= 0),
+        message_id    text NOT NULL,
+        sender        text NOT NULL,
+        kind          text NOT NULL,
+        envelope_hash text NOT NULL,
+        body          json NOT NULL,
+        accepted_at   bigint NOT NULL,
+        PRIMARY KEY (session_id, seq),
+        CONSTRAINT session_messages_message_id_key UNIQUE (session_id, message_id)
+      );
+
+      -- Lifecycle events for the watch stream, read as "every id after the cursor". Identity values
+      -- are drawn when a row is inserted, not when it commits, so two transactions could commit ids
+      -- out of order; the adapter makes them commit in order (see appendEvents in postgres.ts).
+      CREATE TABLE session_events (
+        id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        session_id text COLLATE "C" NOT NULL REFERENCES sessions (id),
+        type       text NOT NULL
+                   CHECK (type IN ('CREATED', 'MESSAGE_ACCEPTED', 'RESOLVED', 'EXPIRED', 'CANCELLED')),
+        at         bigint NOT NULL,
+        data       json NOT NULL CHECK (json_typeof(data) = 'object')
+      );
+    `,
+  },
 ];
 
 /**
@@ -128,6 +194,12 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
  * are per database, so instances using other databases on the same server never wait on it.
  */
 export const MIGRATION_LOCK_KEY = "91712171959668";
+
+/**
+ * The advisory lock a transaction holds from drawing session event ids until it commits, so event ids
+ * commit in increasing order (the migration key plus one).
+ */
+export const SESSION_EVENTS_LOCK_KEY = "91712171959669";
 
 /** How long migrating may take, waiting for another instance's migration included. */
 const DEFAULT_MIGRATION_TIMEOUT_MS = 60_000;

@@ -154,6 +154,74 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       DROP TABLE IF EXISTS events;
     `,
   },
+  {
+    version: 5,
+    name: "coordination sessions",
+    sql: `
+      -- One row per session. Fields fixed at creation (mode, initiator, participants, config) never
+      -- change; the rest follow the accepted messages. closed_at is set exactly when it left OPEN.
+      -- It keeps its rowid, which breaks created_at ties in insertion order when listing.
+      CREATE TABLE sessions (
+        id            TEXT PRIMARY KEY,
+        mode          TEXT NOT NULL CHECK (mode IN ('decision', 'proposal', 'task', 'handoff', 'quorum')),
+        initiator     TEXT NOT NULL,
+        participants  TEXT NOT NULL CHECK (json_valid(participants) AND json_type(participants) = 'array'),
+        status        TEXT NOT NULL CHECK (status IN ('OPEN', 'RESOLVED', 'EXPIRED', 'CANCELLED')),
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        closed_at     INTEGER,
+        policy_ref    TEXT,
+        config        TEXT NOT NULL CHECK (json_valid(config) AND json_type(config) = 'object'),
+        mode_state    TEXT NOT NULL CHECK (json_valid(mode_state)),
+        message_count INTEGER NOT NULL CHECK (message_count >= 0),
+        history_hash  TEXT NOT NULL,
+        outcome       TEXT CHECK (json_valid(outcome)),
+        cancelled_by  TEXT,
+        CHECK ((status = 'OPEN') = (closed_at IS NULL))
+      ) STRICT;
+      -- list(): all sessions, or one status's, or one mode's, oldest first (rowid is in every index).
+      CREATE INDEX sessions_by_creation ON sessions (created_at);
+      CREATE INDEX sessions_by_status ON sessions (status, created_at);
+      CREATE INDEX sessions_by_mode ON sessions (mode, created_at);
+      -- expired(now): the OPEN sessions soonest due; closed ones leave the index.
+      CREATE INDEX sessions_open_by_expiry ON sessions (expires_at) WHERE status = 'OPEN';
+
+      -- list({ participant }): which sessions an agent is in. WITHOUT ROWID: the key is the table.
+      CREATE TABLE session_participants (
+        agent_id   TEXT NOT NULL,
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        PRIMARY KEY (agent_id, session_id)
+      ) STRICT, WITHOUT ROWID;
+
+      -- The accepted messages in each session's total order. A message id is used once per session.
+      -- It keeps its rowid: a body can be large, which WITHOUT ROWID tables store badly.
+      CREATE TABLE session_messages (
+        session_id    TEXT NOT NULL REFERENCES sessions (id),
+        seq           INTEGER NOT NULL CHECK (seq >= 0),
+        message_id    TEXT NOT NULL,
+        sender        TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        envelope_hash TEXT NOT NULL,
+        body          TEXT NOT NULL CHECK (json_valid(body)),
+        accepted_at   INTEGER NOT NULL,
+        PRIMARY KEY (session_id, seq),
+        UNIQUE (session_id, message_id)
+      ) STRICT;
+
+      -- Lifecycle events for the watch stream, read as "every id after the cursor". AUTOINCREMENT: an
+      -- id is never reused, even once old events are deleted. SQLite has one writer at a time and ids
+      -- are drawn inside the write transaction, so they commit in id order and a reader's cursor can
+      -- never pass an event that commits later.
+      CREATE TABLE session_events (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        type       TEXT NOT NULL
+                   CHECK (type IN ('CREATED', 'MESSAGE_ACCEPTED', 'RESOLVED', 'EXPIRED', 'CANCELLED')),
+        at         INTEGER NOT NULL,
+        data       TEXT NOT NULL CHECK (json_valid(data) AND json_type(data) = 'object')
+      ) STRICT;
+    `,
+  },
 ];
 
 /** Throws unless versions are positive integers in strictly increasing order: a build-time mistake. */

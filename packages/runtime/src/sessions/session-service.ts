@@ -1,0 +1,454 @@
+// Coordination sessions: start, accept messages in one total order per session, cancel, expire, and
+// commit the outcome (docs/sessions.md). The pipeline authenticates, verifies, admits, authorizes,
+// rate limits and audits each session envelope before it reaches this service; the service applies
+// the session's own rules: who may speak, the mode's state machine, and the session's lifecycle.
+import { createHash } from "node:crypto";
+import {
+  type ContentHash,
+  type Ed25519PrivateKey,
+  type JsonValue,
+  SESSION_ID_PATTERN,
+  SignetError,
+  type VerifiedEnvelope,
+  isAgentId,
+  isSignetError,
+  signRuntimeDocument,
+} from "@signet/protocol";
+import type { EventRecorder } from "../audit/audit-recorder.js";
+import { envelopeRef } from "../audit/audit-recorder.js";
+import { modeMachine } from "./modes/index.js";
+import {
+  type JsonObject,
+  type ModeContext,
+  type SessionEventRecord,
+  type SessionQuery,
+  type SessionRecord,
+  type SessionStore,
+  isSessionMode,
+} from "./types.js";
+
+/** The domain of a session commitment's runtime signature. */
+export const COMMITMENT_DOMAIN = "session-commitment";
+
+export interface SessionSettings {
+  /** TTL when `session.start` names none. Default one hour. */
+  readonly defaultTtlMs: number;
+  /** Longest TTL a session may ask for. Default one day. */
+  readonly maxTtlMs: number;
+  /** Most participants, the initiator included. Default 64. */
+  readonly maxParticipants: number;
+}
+
+export const DEFAULT_SESSION_SETTINGS: SessionSettings = {
+  defaultTtlMs: 3_600_000,
+  maxTtlMs: 86_400_000,
+  maxParticipants: 64,
+};
+
+export interface SessionServiceDependencies {
+  readonly store: SessionStore;
+  readonly events: EventRecorder;
+  readonly runtimeKey: Ed25519PrivateKey;
+  /** True when `id` is a registered agent. */
+  readonly isAgent: (id: string) => boolean;
+  readonly settings?: Partial<SessionSettings>;
+  readonly now?: () => number;
+}
+
+/** A session as the API shows it. */
+export interface SessionView {
+  readonly id: string;
+  readonly mode: string;
+  readonly initiator: string;
+  readonly participants: readonly string[];
+  readonly status: string;
+  readonly created_at: string;
+  readonly expires_at: string;
+  readonly closed_at?: string;
+  readonly message_count: number;
+  readonly history_hash: ContentHash;
+  readonly policy_ref?: string;
+  readonly config: JsonObject;
+  readonly state: JsonValue;
+  readonly outcome?: JsonValue;
+}
+
+/** What accepting a session envelope answers (and what an identical retry gets again). */
+export interface SessionResponse {
+  readonly session: SessionView;
+  /** The accepted message's position (absent for start and cancel). */
+  readonly seq?: number;
+  /** The runtime-signed commitment, when this message resolved the session. */
+  readonly commitment?: JsonObject;
+}
+
+const MAX_CONFLICT_RETRIES = 8;
+
+function invalid(message: string, reason: string): never {
+  throw new SignetError("INVALID_REQUEST", message, { reason });
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** SHA-256 over the previous history hash and the next envelope hash. */
+function chainHistory(previous: ContentHash, envelopeHash: ContentHash): ContentHash {
+  return `sha256:${createHash("sha256").update(previous).update("\n").update(envelopeHash).digest("hex")}`;
+}
+
+export function sessionView(session: SessionRecord): SessionView {
+  return {
+    id: session.id,
+    mode: session.mode,
+    initiator: session.initiator,
+    participants: session.participants,
+    status: session.status,
+    created_at: iso(session.createdAt),
+    expires_at: iso(session.expiresAt),
+    ...(session.closedAt === undefined ? {} : { closed_at: iso(session.closedAt) }),
+    message_count: session.messageCount,
+    history_hash: session.historyHash,
+    ...(session.policyRef === undefined ? {} : { policy_ref: session.policyRef }),
+    config: session.config,
+    state: session.modeState,
+    ...(session.outcome === undefined ? {} : { outcome: session.outcome }),
+  };
+}
+
+/** True when `principal` takes part in the session. */
+export function isParticipant(session: SessionRecord, principal: string): boolean {
+  return session.participants.includes(principal);
+}
+
+type Listener = (events: readonly SessionEventRecord[]) => void;
+
+export class SessionService {
+  readonly #deps: SessionServiceDependencies;
+  readonly #settings: SessionSettings;
+  readonly #now: () => number;
+  readonly #listeners = new Set<Listener>();
+
+  constructor(deps: SessionServiceDependencies) {
+    this.#deps = deps;
+    this.#settings = { ...DEFAULT_SESSION_SETTINGS, ...deps.settings };
+    this.#now = deps.now ?? Date.now;
+  }
+
+  /** Told of every event this instance stored (watch streams fan out from here). */
+  subscribe(listener: Listener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The session an envelope names, with its id checked (`INVALID_SESSION_ID`). */
+  static sessionIdOf(verified: VerifiedEnvelope): string {
+    const { envelope } = verified;
+    const id = envelope.session;
+    if (id === undefined || !SESSION_ID_PATTERN.test(id)) {
+      throw new SignetError(
+        "INVALID_SESSION_ID",
+        "A session id is a UUID or 22 to 128 base64url characters",
+        { reason: id === undefined ? "missing" : "format" },
+      );
+    }
+    if (envelope.to !== `session:${id}`) {
+      throw new SignetError(
+        "INVALID_ENVELOPE",
+        "A session message is addressed to session:<its session id>",
+        {
+          reason: "to",
+        },
+      );
+    }
+    return id;
+  }
+
+  /** `session.start`: creates the session; the sender is its initiator. */
+  async start(verified: VerifiedEnvelope): Promise<SessionResponse> {
+    const { envelope } = verified;
+    const id = SessionService.sessionIdOf(verified);
+    const body = envelope.body;
+    if (!isObject(body)) invalid("session.start's body is an object", "body");
+    if (!isSessionMode(body.mode)) {
+      throw new SignetError("MODE_NOT_SUPPORTED", undefined, {
+        reason: typeof body.mode === "string" ? body.mode.slice(0, 64) : "missing",
+      });
+    }
+    const participants = this.#participants(envelope.from, body.participants);
+    const ttl = body.ttl_ms ?? this.#settings.defaultTtlMs;
+    if (
+      typeof ttl !== "number" ||
+      !Number.isSafeInteger(ttl) ||
+      ttl < 1000 ||
+      ttl > this.#settings.maxTtlMs
+    ) {
+      invalid(`ttl_ms: 1000..${this.#settings.maxTtlMs}`, "ttl_ms");
+    }
+    if (body.config !== undefined && !isObject(body.config)) invalid("config: an object", "config");
+    const policyRef = body.policy_ref;
+    if (
+      policyRef !== undefined &&
+      (typeof policyRef !== "string" || policyRef.length === 0 || policyRef.length > 256)
+    ) {
+      invalid("policy_ref: 1..256 characters", "policy_ref");
+    }
+    const config = (body.config ?? {});
+    const machine = modeMachine(body.mode);
+    const context: ModeContext = { initiator: envelope.from, participants, config };
+    const modeState = machine.init(context);
+    const now = this.#now();
+    const session: SessionRecord = {
+      id,
+      mode: body.mode,
+      initiator: envelope.from,
+      participants,
+      status: "OPEN",
+      createdAt: now,
+      expiresAt: now + ttl,
+      ...(policyRef === undefined ? {} : { policyRef }),
+      config,
+      modeState,
+      messageCount: 0,
+      historyHash: chainHistory(`sha256:${"0".repeat(64)}`, verified.hash),
+    };
+    const event = await this.#deps.store.create(session, {
+      sessionId: id,
+      type: "CREATED",
+      at: now,
+      data: { mode: session.mode, initiator: session.initiator, participants: [...participants] },
+    });
+    this.#emit([event]);
+    return { session: sessionView(session) };
+  }
+
+  /** `session.<verb>`: one message, applied by the mode's machine, in the session's total order. */
+  async accept(verified: VerifiedEnvelope): Promise<SessionResponse> {
+    const { envelope } = verified;
+    const id = SessionService.sessionIdOf(verified);
+    const kind = envelope.type.slice("session.".length);
+    if (!isObject(envelope.body)) invalid("A session message's body is an object", "body");
+    const body = envelope.body;
+    for (let attempt = 0; ; attempt++) {
+      const session = await this.#open(id);
+      if (!isParticipant(session, envelope.from)) {
+        throw new SignetError("FORBIDDEN", "Only the session's participants may send in it", {
+          reason: "not_participant",
+        });
+      }
+      const machine = modeMachine(session.mode);
+      const context: ModeContext = {
+        initiator: session.initiator,
+        participants: session.participants,
+        config: session.config,
+      };
+      const now = this.#now();
+      const step = machine.apply(session.modeState, { sender: envelope.from, kind, body, at: now }, context);
+      const seq = session.messageCount;
+      const resolved = step.outcome !== undefined;
+      const historyHash = chainHistory(session.historyHash, verified.hash);
+      const next: SessionRecord = {
+        ...session,
+        modeState: step.state,
+        messageCount: seq + 1,
+        historyHash,
+        ...(resolved ? { status: "RESOLVED" as const, closedAt: now, outcome: step.outcome } : {}),
+      };
+      const events: Omit<SessionEventRecord, "id">[] = [
+        {
+          sessionId: id,
+          type: "MESSAGE_ACCEPTED",
+          at: now,
+          data: { seq, kind, sender: envelope.from, message_id: envelope.id },
+        },
+        ...(resolved
+          ? [{ sessionId: id, type: "RESOLVED" as const, at: now, data: { outcome: step.outcome } }]
+          : []),
+      ];
+      let stored: SessionEventRecord[];
+      try {
+        stored = await this.#deps.store.append(
+          {
+            sessionId: id,
+            seq,
+            messageId: envelope.id,
+            sender: envelope.from,
+            kind,
+            envelopeHash: verified.hash,
+            body,
+            acceptedAt: now,
+          },
+          next,
+          seq,
+          events,
+        );
+      } catch (error) {
+        // Another message was accepted since this one read the session: apply it to the new state.
+        if (
+          isSignetError(error) &&
+          error.details.reason === "session_conflict" &&
+          attempt < MAX_CONFLICT_RETRIES
+        ) {
+          continue;
+        }
+        throw error;
+      }
+      this.#emit(stored);
+      const commitment = resolved ? await this.#commit(next, verified) : undefined;
+      return { session: sessionView(next), seq, ...(commitment === undefined ? {} : { commitment }) };
+    }
+  }
+
+  /** `session.cancel` by the initiator, or an operator's cancel (`operator` names them). */
+  async cancel(
+    id: string,
+    by: string,
+    options: { operator: boolean; reason?: string },
+  ): Promise<SessionResponse> {
+    const session = await this.#open(id);
+    if (!options.operator && by !== session.initiator) {
+      throw new SignetError("FORBIDDEN", "Only the initiator or an operator may cancel a session", {
+        reason: "not_initiator",
+      });
+    }
+    const now = this.#now();
+    const next: SessionRecord = { ...session, status: "CANCELLED", closedAt: now, cancelledBy: by };
+    const event = await this.#deps.store.close(next, {
+      sessionId: id,
+      type: "CANCELLED",
+      at: now,
+      data: { by, ...(options.reason === undefined ? {} : { reason: options.reason }) },
+    });
+    if (event === undefined) throw new SignetError("SESSION_NOT_OPEN");
+    this.#emit([event]);
+    await this.#deps.events.record({
+      type: "session_cancelled",
+      actor: by,
+      target: `session:${id}`,
+      outcome: "success",
+      metadata: {
+        mode: session.mode,
+        history_hash: session.historyHash,
+        message_count: session.messageCount,
+      },
+    });
+    return { session: sessionView(next) };
+  }
+
+  async get(id: string): Promise<SessionRecord | undefined> {
+    const session = await this.#deps.store.get(id);
+    if (session?.status === "OPEN" && session.expiresAt <= this.#now()) return this.#expire(session);
+    return session;
+  }
+
+  list(query: SessionQuery = {}): Promise<SessionRecord[]> {
+    return this.#deps.store.list(query);
+  }
+
+  events(afterId: number, limit: number): Promise<SessionEventRecord[]> {
+    return this.#deps.store.events(afterId, limit);
+  }
+
+  /** The sweeper: expires every OPEN session past its TTL. Returns how many it expired. */
+  async sweep(): Promise<number> {
+    const due = await this.#deps.store.expired(this.#now(), 100);
+    let expired = 0;
+    for (const session of due) if ((await this.#expire(session)).status === "EXPIRED") expired++;
+    return expired;
+  }
+
+  async #open(id: string): Promise<SessionRecord> {
+    const session = await this.get(id);
+    if (session === undefined) throw new SignetError("SESSION_NOT_FOUND");
+    if (session.status !== "OPEN") {
+      throw new SignetError("SESSION_NOT_OPEN", `The session is ${session.status.toLowerCase()}`, {
+        reason: session.status.toLowerCase(),
+      });
+    }
+    return session;
+  }
+
+  async #expire(session: SessionRecord): Promise<SessionRecord> {
+    const next: SessionRecord = { ...session, status: "EXPIRED", closedAt: session.expiresAt };
+    const event = await this.#deps.store.close(next, {
+      sessionId: session.id,
+      type: "EXPIRED",
+      at: this.#now(),
+      data: { expires_at: iso(session.expiresAt) },
+    });
+    if (event === undefined) return (await this.#deps.store.get(session.id)) ?? next;
+    this.#emit([event]);
+    await this.#deps.events
+      .record({
+        type: "session_expired",
+        actor: "signet",
+        target: `session:${session.id}`,
+        outcome: "success",
+        metadata: {
+          mode: session.mode,
+          history_hash: session.historyHash,
+          message_count: session.messageCount,
+        },
+      })
+      .catch(() => undefined);
+    return next;
+  }
+
+  /** The commitment: signed by the runtime, carrying the hash of the whole history, in the audit log. */
+  async #commit(session: SessionRecord, last: VerifiedEnvelope): Promise<JsonObject> {
+    const commitment = signRuntimeDocument(
+      COMMITMENT_DOMAIN,
+      {
+        session: session.id,
+        mode: session.mode,
+        initiator: session.initiator,
+        participants: [...session.participants],
+        status: session.status,
+        outcome: session.outcome ?? null,
+        message_count: session.messageCount,
+        history_hash: session.historyHash,
+        resolved_at: iso(session.closedAt ?? this.#now()),
+      },
+      this.#deps.runtimeKey,
+    );
+    await this.#deps.events.record({
+      type: "session_committed",
+      actor: last.envelope.from,
+      target: `session:${session.id}`,
+      outcome: "success",
+      result: envelopeRef(last),
+      metadata: { commitment },
+    });
+    return commitment;
+  }
+
+  #participants(initiator: string, value: unknown): string[] {
+    if (!Array.isArray(value)) invalid("participants: a list of agent ids", "participants");
+    const participants = [initiator];
+    for (const participant of value) {
+      if (!isAgentId(participant)) invalid("participants: agent ids", "participants");
+      if (!participants.includes(participant)) participants.push(participant);
+    }
+    if (participants.length < 2) invalid("participants: at least one besides the initiator", "participants");
+    if (participants.length > this.#settings.maxParticipants) {
+      invalid(`participants: at most ${this.#settings.maxParticipants}`, "participants");
+    }
+    const unknown = participants.filter((participant) => !this.#deps.isAgent(participant));
+    if (unknown.length > 0) invalid(`participants: not registered: ${unknown.join(", ")}`, "participants");
+    return participants;
+  }
+
+  #emit(events: readonly SessionEventRecord[]): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(events);
+      } catch {
+        // A watcher's failure never affects the session.
+      }
+    }
+  }
+}
