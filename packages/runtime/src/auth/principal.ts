@@ -44,6 +44,9 @@ export const PERMISSIONS = {
   "audit:read": "query the audit log",
   "audit:export": "export the audit log (NDJSON, for a SIEM)",
   "policy:read": "explain policy decisions",
+  "session:read": "read and list every coordination session (participants always see their own)",
+  "session:watch": "watch the lifecycle events of the sessions one may see (GET /v1/sessions/watch)",
+  "session:cancel": "cancel any open session, as an operator",
   "envelope:send": "submit envelopes and connect as an agent",
 } as const;
 

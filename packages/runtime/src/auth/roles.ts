@@ -47,6 +47,8 @@ export const DEFAULT_ROLES: readonly RoleDefinition[] = [
       "agent:deploy",
       "agent:keys",
       "audit:read",
+      "session:read",
+      "session:watch",
       "metrics:read",
       "policy:read",
       "config:read",
@@ -56,7 +58,16 @@ export const DEFAULT_ROLES: readonly RoleDefinition[] = [
   {
     name: "operator",
     description: "Runs the runtime: agents, API keys, role assignments, audit log, configuration",
-    permissions: ["agent:*", "keys:*", "auth:*", "audit:*", "config:*", "metrics:read", "policy:read"],
+    permissions: [
+      "agent:*",
+      "keys:*",
+      "auth:*",
+      "audit:*",
+      "config:*",
+      "session:*",
+      "metrics:read",
+      "policy:read",
+    ],
     source: "default",
   },
 ];

@@ -16,6 +16,7 @@ import {
   type WireError,
 } from "@signet/protocol";
 import { type AuditEventInput, type EventRecorder, envelopeRef } from "../audit/audit-recorder.js";
+import { type SessionResponse, SessionService } from "../sessions/session-service.js";
 import type { Principal } from "../auth/principal.js";
 import type { AgentRegistry } from "../registry/agent-registry.js";
 import type { CallResult, Router } from "../routing/router.js";
@@ -42,6 +43,7 @@ export interface InvocationResponse {
 /** The stored outcome of a message, replayed to identical retries. */
 type StoredOutcome =
   | { readonly kind: "response"; readonly response: InvocationResponse }
+  | { readonly kind: "session"; readonly response: SessionResponse }
   | { readonly kind: "error"; readonly error: WireError["error"] };
 
 export interface PipelineSettings {
@@ -65,6 +67,8 @@ export interface PipelineDependencies {
   readonly payload?: PayloadValidator;
   readonly policy?: PolicyEngine;
   readonly limits?: RateLimiter;
+  /** Coordination sessions (`session.*` envelopes through {@link InvocationPipeline.submitSession}). */
+  readonly sessions?: SessionService;
   readonly now?: () => number;
 }
 
@@ -119,42 +123,8 @@ export class InvocationPipeline {
     if (isSignetError(tool)) throw await this.refuse(tool, context, verified);
 
     // Step 5: idempotency, freshness, replay — in DESIGN's order, atomically in the store.
-    const admit = await this.deps.replay
-      .admit({
-        sender: envelope.from,
-        id: envelope.id,
-        hash: verified.hash,
-        nonce: envelope.nonce,
-        ts: envelope.ts,
-        now: receivedAt,
-        windowMs: settings.freshnessWindowMs,
-        retentionMs: settings.idempotencyRetentionMs,
-      })
-      .catch((error: unknown) => {
-        // Replay protection never fails open.
-        throw new SignetError(
-          "UNAVAILABLE",
-          "The replay store is unavailable",
-          { reason: "replay_store" },
-          { cause: error },
-        );
-      });
-    switch (admit.kind) {
-      case "duplicate":
-        return this.answerDuplicate(verified, admit.record.outcome, context);
-      case "conflict":
-        throw await this.refuse(new SignetError("DUPLICATE_MESSAGE"), context, verified);
-      case "stale":
-        throw await this.refuse(
-          new SignetError("STALE_MESSAGE", undefined, { reason: "window" }),
-          context,
-          verified,
-        );
-      case "replay":
-        throw await this.refuse(new SignetError("REPLAY_DETECTED"), context, verified);
-      case "admitted":
-        break;
-    }
+    const admit = await this.admit(verified, context, receivedAt);
+    if (admit !== undefined) return this.answerDuplicate(verified, admit, context);
 
     const run = this.runAdmitted(verified, tool, context, receivedAt);
     const id = key(envelope.from, envelope.id);
@@ -425,14 +395,179 @@ export class InvocationPipeline {
     return response;
   }
 
+  /**
+   * Step 5 for any envelope: admits it (undefined), or answers what an identical retry finds (the
+   * stored outcome, possibly undefined while the first is running: `{ stored }`), or throws the refusal.
+   */
+  private async admit(
+    verified: VerifiedEnvelope,
+    context: SubmissionContext,
+    receivedAt: number,
+  ): Promise<{ stored: unknown } | undefined> {
+    const { envelope } = verified;
+    const { settings } = this.deps;
+    const admit = await this.deps.replay
+      .admit({
+        sender: envelope.from,
+        id: envelope.id,
+        hash: verified.hash,
+        nonce: envelope.nonce,
+        ts: envelope.ts,
+        now: receivedAt,
+        windowMs: settings.freshnessWindowMs,
+        retentionMs: settings.idempotencyRetentionMs,
+      })
+      .catch((error: unknown) => {
+        // Replay protection never fails open.
+        throw new SignetError(
+          "UNAVAILABLE",
+          "The replay store is unavailable",
+          { reason: "replay_store" },
+          { cause: error },
+        );
+      });
+    switch (admit.kind) {
+      case "duplicate":
+        return { stored: admit.record.outcome };
+      case "conflict":
+        throw await this.refuse(new SignetError("DUPLICATE_MESSAGE"), context, verified);
+      case "stale":
+        throw await this.refuse(
+          new SignetError("STALE_MESSAGE", undefined, { reason: "window" }),
+          context,
+          verified,
+        );
+      case "replay":
+        throw await this.refuse(new SignetError("REPLAY_DETECTED"), context, verified);
+      case "admitted":
+        return undefined;
+    }
+  }
+
+  /**
+   * Runs one `session.*` envelope through the pipeline — authentication binding, signature, replay,
+   * policy (action `session.<verb>`, resource `session:<id>`), rate limits (and session starts),
+   * the audited decision — and then the session's own rules (sessions/session-service.ts). An
+   * identical retry gets the first answer; a refusal is audited and, unless retryable, stored.
+   */
+  async submitSession(wire: string | Uint8Array, context: SubmissionContext): Promise<SessionResponse> {
+    const receivedAt = this.now();
+    const { settings, registry } = this.deps;
+    const sessions = this.deps.sessions;
+    let verified: VerifiedEnvelope;
+    try {
+      verified = verifyEnvelope(wire, {
+        resolveKey: registry.resolveKey,
+        expectedSender: context.principal.id,
+        maxBytes: settings.maxBytes,
+        maxDepth: settings.maxDepth,
+      });
+      if (!verified.envelope.type.startsWith("session.")) {
+        throw new SignetError("INVALID_ENVELOPE", "Only session.* envelopes can be submitted here", {
+          reason: "type:not_session",
+        });
+      }
+      if (sessions === undefined) throw new SignetError("UNAVAILABLE", "Sessions are not enabled", {});
+    } catch (error) {
+      throw await this.refuse(error, context, undefined);
+    }
+    const { envelope } = verified;
+    let sessionId: string;
+    try {
+      sessionId = SessionService.sessionIdOf(verified);
+    } catch (error) {
+      throw await this.refuse(error, context, verified);
+    }
+
+    const duplicate = await this.admit(verified, context, receivedAt);
+    if (duplicate !== undefined) {
+      const outcome = duplicate.stored as StoredOutcome | undefined;
+      if (outcome?.kind === "session") return outcome.response;
+      if (outcome?.kind === "error") {
+        const { code, message, retryable: _retryable, ...details } = outcome.error;
+        throw new SignetError(code, message, details);
+      }
+      throw await this.refuse(
+        new SignetError("UNAVAILABLE", "This message is still being processed", { reason: "in_progress" }),
+        context,
+        verified,
+      );
+    }
+
+    const invocation: InvocationContext = {
+      principal: context.principal,
+      envelope,
+      tool: "",
+      ...(context.sourceIp === undefined ? {} : { sourceIp: context.sourceIp }),
+      now: receivedAt,
+      ...(context.onRateLimit === undefined ? {} : { onRateLimit: context.onRateLimit }),
+    };
+    let decision: PolicyDecision | undefined;
+    try {
+      decision = this.policy.decide(invocation);
+      if (decision.effect === "deny") {
+        throw new SignetError("POLICY_DENIED", undefined, {
+          rule: decision.rules[0] ?? "default-deny",
+          reason: decision.reason,
+        });
+      }
+      const limited =
+        (await this.limits.check(invocation, decision)) ??
+        (envelope.type === "session.start"
+          ? await this.limits.checkSessionStart?.(envelope.from)
+          : undefined);
+      if (limited !== undefined) throw limited;
+    } catch (error) {
+      const policyDetails = decision === undefined ? {} : { rules: decision.rules };
+      throw await this.refuseAdmitted(error, context, verified, undefined, policyDetails);
+    }
+
+    // The decision is durable before the session changes.
+    let auditId: string;
+    try {
+      auditId = await this.deps.events.record({
+        type: "session_message",
+        actor: envelope.from,
+        target: `session:${sessionId}`,
+        outcome: "allow",
+        rules: decision.rules,
+        request: envelopeRef(verified),
+        ...(envelope.body === undefined ? {} : { params: envelope.body }),
+      });
+    } catch (error) {
+      await this.deps.replay.release(envelope.from, envelope.id).catch(() => undefined);
+      this.deps.metrics.refusals.inc({ code: "AUDIT_UNAVAILABLE" });
+      throw new SignetError("AUDIT_UNAVAILABLE", undefined, {}, { cause: error });
+    }
+
+    let response: SessionResponse;
+    try {
+      response =
+        envelope.type === "session.start"
+          ? await sessions.start(verified)
+          : envelope.type === "session.cancel"
+            ? await sessions.cancel(sessionId, envelope.from, {
+                operator: false,
+                ...(typeof (envelope.body as { reason?: unknown } | undefined)?.reason === "string"
+                  ? { reason: (envelope.body as { reason: string }).reason }
+                  : {}),
+              })
+            : await sessions.accept(verified);
+    } catch (error) {
+      throw await this.refuseAdmitted(error, context, verified, auditId);
+    }
+    await this.store(envelope, { kind: "session", response });
+    return response;
+  }
+
   /** Answers an identical retry from the stored outcome, or waits for the first submission. */
   private async answerDuplicate(
     verified: VerifiedEnvelope,
-    stored: unknown,
+    duplicate: { stored: unknown },
     context: SubmissionContext,
   ): Promise<InvocationResponse> {
     const { envelope } = verified;
-    let outcome = stored as StoredOutcome | undefined;
+    let outcome = duplicate.stored as StoredOutcome | undefined;
     if (outcome === undefined) {
       const running = this.inflight.get(key(envelope.from, envelope.id));
       if (running === undefined) {
@@ -454,6 +589,13 @@ export class InvocationPipeline {
     if (outcome.kind === "error") {
       const { code, message, retryable: _retryable, ...details } = outcome.error;
       throw new SignetError(code, message, details);
+    }
+    if (outcome.kind === "session") {
+      throw await this.refuse(
+        new SignetError("DUPLICATE_MESSAGE", "This id was used for a session message", { reason: "kind" }),
+        context,
+        verified,
+      );
     }
     const receipt = signReceipt(
       {
