@@ -27,6 +27,9 @@ import { MAX_FRAME_BYTES } from "@signet/protocol";
 import { registerAgentRoutes } from "./http/routes/agents.js";
 import { registerConnectRoute } from "./http/routes/connect.js";
 import { registerEnvelopeRoutes } from "./http/routes/envelopes.js";
+import { registerSessionRoutes } from "./http/routes/sessions.js";
+import { SessionService } from "./sessions/session-service.js";
+import { WatchHub } from "./sessions/session-watch.js";
 import { registerPolicyRoutes } from "./http/routes/policy.js";
 import { InvocationPipeline } from "./pipeline/invocation-pipeline.js";
 import type { PolicyEngine } from "./pipeline/hooks.js";
@@ -59,6 +62,8 @@ export interface Runtime {
   readonly stores: Stores;
   readonly registry: AgentRegistry;
   readonly pipeline: InvocationPipeline;
+  /** Coordination sessions (docs/sessions.md). */
+  readonly sessions: SessionService;
   readonly router: Router;
   readonly events: EventRecorder;
   /** The tamper-evident audit log the events are recorded in. */
@@ -360,7 +365,26 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
 
     const router = new Router({ lateResultHoldMs: 60_000 });
     const policy = openPolicy(config, logger, registry, events);
+    const sessions = new SessionService({
+      store: stores.sessions,
+      events,
+      runtimeKey: signingKey,
+      isAgent: (id) => registry.hasAgent(id),
+      settings: {
+        defaultTtlMs: config.sessions.defaultTtlMs,
+        maxTtlMs: config.sessions.maxTtlMs,
+        maxParticipants: config.sessions.maxParticipants,
+      },
+    });
+    // Watch streams: one reader of the session event log for every watcher on this instance.
+    const hub = new WatchHub({
+      store: stores.sessions,
+      pollMs: config.sessions.watchPollMs,
+      onError: (error) => logger.warn({ err: error }, "session watch read failed"),
+    });
+    sessions.subscribe(() => hub.poke());
     const pipeline = new InvocationPipeline({
+      sessions,
       policy: policy.engine,
       limits: rateLimiter,
       registry,
@@ -378,6 +402,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       },
     });
     registerEnvelopeRoutes(app, { pipeline });
+    registerSessionRoutes(app, { pipeline, sessions, hub, heartbeatMs: config.sessions.watchHeartbeatMs });
     registerPolicyRoutes(app, { live: policy.live });
     registerAuditRoutes(app, { log: audit, events });
     await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } });
@@ -402,6 +427,11 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
         .catch((error: unknown) => logger.warn({ err: error }, "replay prune failed"));
     }, 60_000);
     pruner.unref();
+    // Sessions past their TTL expire when next read, and here in the background.
+    const sweeper = setInterval(() => {
+      sessions.sweep().catch((error: unknown) => logger.warn({ err: error }, "session sweep failed"));
+    }, config.sessions.sweepIntervalMs);
+    sweeper.unref();
     const retention = startAuditRetention(audit, events, config.audit, logger);
     // Several instances: executors anywhere serve calls arriving anywhere, and registry changes
     // (deploys, rotations, revocations) reach every instance at once through Redis; on a shared
@@ -434,6 +464,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       stores,
       registry,
       pipeline,
+      sessions,
       router,
       events,
       audit,
@@ -463,6 +494,9 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       stop() {
         stopping ??= (async () => {
           clearInterval(pruner);
+          clearInterval(sweeper);
+          // Watch streams end first: an open stream would keep the server from closing.
+          hub.close();
           if (registryReload !== undefined) clearInterval(registryReload);
           retention.stop();
           policy.watcher?.close();

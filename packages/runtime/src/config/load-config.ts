@@ -80,6 +80,17 @@ export interface RuntimeConfig {
     readonly maxInFlight: number;
     readonly heartbeatMs: number;
   };
+  /** Coordination sessions (docs/sessions.md "Lifecycle"). */
+  readonly sessions: {
+    readonly defaultTtlMs: number;
+    readonly maxTtlMs: number;
+    readonly maxParticipants: number;
+    /** How often OPEN sessions past their TTL are expired (they also expire when next read). */
+    readonly sweepIntervalMs: number;
+    /** How often watch streams read events other instances stored. */
+    readonly watchPollMs: number;
+    readonly watchHeartbeatMs: number;
+  };
   /**
    * Roles for the admin API. `rolesFile` defaults to DATA_DIR/roles.yaml, which may be absent (the
    * built-in roles apply); a file named explicitly must exist. Role assignments read from the store are
@@ -281,6 +292,9 @@ export function loadConfig(options: {
   if (config.rateLimits.backend === "redis" && config.redis === undefined) {
     throw new ConfigError([`${file}: rate_limits.backend: redis needs redis.url (or SIGNET_REDIS_URL)`]);
   }
+  if (config.sessions.defaultTtlMs > config.sessions.maxTtlMs) {
+    throw new ConfigError([`${file}: sessions.default_ttl_ms: at most sessions.max_ttl_ms`]);
+  }
   const unknownGrants = unknownCertificateGrants(config).map((problem) => `${file}: ${problem}`);
   if (unknownGrants.length > 0) throw new ConfigError(unknownGrants);
   const problems = productionProblems(config);
@@ -417,6 +431,14 @@ function resolveConfig(raw: Raw, dataDir: string): RuntimeConfig {
       callTimeoutMs: num(raw.routing, "call_timeout_ms", 30_000),
       maxInFlight: num(raw.routing, "max_in_flight", 64),
       heartbeatMs: num(raw.routing, "heartbeat_ms", 30_000),
+    },
+    sessions: {
+      defaultTtlMs: num(raw.sessions, "default_ttl_ms", 3_600_000),
+      maxTtlMs: num(raw.sessions, "max_ttl_ms", 86_400_000),
+      maxParticipants: num(raw.sessions, "max_participants", 64),
+      sweepIntervalMs: num(raw.sessions, "sweep_interval_ms", 5_000),
+      watchPollMs: num(raw.sessions, "watch_poll_ms", 250),
+      watchHeartbeatMs: num(raw.sessions, "watch_heartbeat_ms", 15_000),
     },
     logging: { level, debug: bool(raw.logging, "debug", false) },
     ...resolveRateLimits(raw.rate_limits, raw.redis),

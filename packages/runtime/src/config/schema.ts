@@ -174,6 +174,19 @@ export const CONFIG_SCHEMA = {
         heartbeat_ms: { type: "integer", minimum: 100, maximum: 600_000 },
       },
     },
+    // Coordination sessions (docs/sessions.md "Lifecycle").
+    sessions: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        default_ttl_ms: { type: "integer", minimum: 1000, maximum: 2_592_000_000 },
+        max_ttl_ms: { type: "integer", minimum: 1000, maximum: 2_592_000_000 },
+        max_participants: { type: "integer", minimum: 2, maximum: 1000 },
+        sweep_interval_ms: { type: "integer", minimum: 100, maximum: 3_600_000 },
+        watch_poll_ms: { type: "integer", minimum: 10, maximum: 60_000 },
+        watch_heartbeat_ms: { type: "integer", minimum: 100, maximum: 600_000 },
+      },
+    },
     // Rate limits (docs/operations.md "Rate limits"): per sender, per client address, and where counted.
     rate_limits: {
       type: "object",

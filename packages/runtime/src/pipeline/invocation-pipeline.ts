@@ -644,7 +644,9 @@ export class InvocationPipeline {
         ? "policy_denied"
         : refusal.code === "RATE_LIMITED"
           ? "rate_limited"
-          : "invocation",
+          : verified?.envelope.type.startsWith("session.") === true
+            ? "session_message"
+            : "invocation",
       verified?.envelope,
       "deny",
       refusal.code,

@@ -211,6 +211,11 @@ export class AgentRegistry {
   }
 
   /** Every registered agent, as last loaded or deployed (no I/O). */
+  /** True when `id` is a deployed agent (in this instance's index). */
+  hasAgent(id: string): boolean {
+    return this.agents.has(id);
+  }
+
   agentsSnapshot(): AgentRecord[] {
     return [...this.agents.values()];
   }

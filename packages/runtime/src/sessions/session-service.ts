@@ -21,6 +21,7 @@ import {
   type JsonObject,
   type ModeContext,
   type SessionEventRecord,
+  type SessionMessageRecord,
   type SessionQuery,
   type SessionRecord,
   type SessionStore,
@@ -66,6 +67,7 @@ export interface SessionView {
   readonly expires_at: string;
   readonly closed_at?: string;
   readonly message_count: number;
+  readonly start_hash: ContentHash;
   readonly history_hash: ContentHash;
   readonly policy_ref?: string;
   readonly config: JsonObject;
@@ -97,7 +99,7 @@ function iso(ms: number): string {
 }
 
 /** SHA-256 over the previous history hash and the next envelope hash. */
-function chainHistory(previous: ContentHash, envelopeHash: ContentHash): ContentHash {
+export function chainHistory(previous: ContentHash, envelopeHash: ContentHash): ContentHash {
   return `sha256:${createHash("sha256").update(previous).update("\n").update(envelopeHash).digest("hex")}`;
 }
 
@@ -112,6 +114,7 @@ export function sessionView(session: SessionRecord): SessionView {
     expires_at: iso(session.expiresAt),
     ...(session.closedAt === undefined ? {} : { closed_at: iso(session.closedAt) }),
     message_count: session.messageCount,
+    start_hash: session.startHash,
     history_hash: session.historyHash,
     ...(session.policyRef === undefined ? {} : { policy_ref: session.policyRef }),
     config: session.config,
@@ -214,6 +217,7 @@ export class SessionService {
       config,
       modeState,
       messageCount: 0,
+      startHash: verified.hash,
       historyHash: chainHistory(`sha256:${"0".repeat(64)}`, verified.hash),
     };
     const event = await this.#deps.store.create(session, {
@@ -349,6 +353,11 @@ export class SessionService {
     return this.#deps.store.list(query);
   }
 
+  /** The accepted messages of a session, in order. */
+  messages(id: string): Promise<SessionMessageRecord[]> {
+    return this.#deps.store.messages(id);
+  }
+
   events(afterId: number, limit: number): Promise<SessionEventRecord[]> {
     return this.#deps.store.events(afterId, limit);
   }
@@ -410,6 +419,7 @@ export class SessionService {
         status: session.status,
         outcome: session.outcome ?? null,
         message_count: session.messageCount,
+        start_hash: session.startHash,
         history_hash: session.historyHash,
         resolved_at: iso(session.closedAt ?? this.#now()),
       },

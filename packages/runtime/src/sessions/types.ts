@@ -36,11 +36,14 @@ export interface SessionRecord {
   readonly config: JsonObject;
   /** The mode machine's state after the last accepted message (plain JSON). */
   readonly modeState: JsonValue;
+  /** The hash of the `session.start` envelope: where the history hash begins. */
+  readonly startHash: ContentHash;
   /** Messages accepted so far; the next message's seq. */
   readonly messageCount: number;
   /**
-   * Running hash over the accepted history: h0 = SHA-256 of the start envelope's hash, then
-   * h(n+1) = SHA-256(h(n) ‖ envelope hash of message n). The commitment record carries it.
+   * Running hash over the accepted history: h(0) = SHA-256("sha256:" + 64 zeros ‖ "\n" ‖ start hash),
+   * then h(n+1) = SHA-256(h(n) ‖ "\n" ‖ envelope hash of message n), each written `sha256:<hex>`.
+   * The commitment record carries it.
    */
   readonly historyHash: ContentHash;
   /** The mode's outcome once RESOLVED (or why it stopped). */
@@ -160,4 +163,6 @@ export interface SessionStore {
   expired(now: number, limit: number): Promise<SessionRecord[]>;
   /** Events with id greater than `afterId`, oldest first. */
   events(afterId: number, limit: number): Promise<SessionEventRecord[]>;
+  /** The id of the latest event, or 0 when there is none: where a watch stream "from now" begins. */
+  lastEventId(): Promise<number>;
 }

@@ -219,6 +219,7 @@ function createSessionStore(run: <T>(work: () => T) => Promise<T>): SessionStore
           limit,
         );
       }),
+    lastEventId: () => run(() => events.at(-1)?.id ?? 0),
     events: (afterId: number, limit: number) =>
       run(() => {
         checkLimit(limit, afterId);

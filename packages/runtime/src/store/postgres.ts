@@ -476,7 +476,7 @@ function createSessionStore({ exec, queryRows, transaction }: SessionDatabase): 
         // Waits for another transaction inserting the same id, then finds it taken (or free again).
         const inserted = await exec(
           client,
-          `INSERT INTO sessions (${SESSION_COLUMNS}) VALUES (${placeholders(15)}) ON CONFLICT (id) DO NOTHING`,
+          `INSERT INTO sessions (${SESSION_COLUMNS}) VALUES (${placeholders(16)}) ON CONFLICT (id) DO NOTHING`,
           [
             row.id,
             row.mode,
@@ -493,6 +493,7 @@ function createSessionStore({ exec, queryRows, transaction }: SessionDatabase): 
             row.history_hash,
             row.outcome,
             row.cancelled_by,
+            row.start_hash,
           ],
         );
         if (inserted.rowCount !== 1) throw sessionExists(session.id);
@@ -626,6 +627,10 @@ function createSessionStore({ exec, queryRows, transaction }: SessionDatabase): 
           [now, limit],
         )
       ).map(toSession);
+    },
+    lastEventId: async () => {
+      const [row] = await queryRows<{ id: string | null }>("SELECT max(id)::text AS id FROM session_events");
+      return row?.id == null ? 0 : Number(row.id);
     },
     events: async (afterId: number, limit: number) => {
       checkLimit(limit, afterId);

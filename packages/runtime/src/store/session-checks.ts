@@ -55,6 +55,7 @@ function checkSession(session: SessionRecord): void {
   if (!isObject(session.config)) invalid("A session's config must be a JSON object");
   if (session.modeState === undefined) invalid("A session's mode state must be a JSON value");
   if (typeof session.historyHash !== "string") invalid("A session's history hash must be a string");
+  if (typeof session.startHash !== "string") invalid("A session's start hash must be a string");
   checkTime(session.createdAt, "creation time");
   checkTime(session.expiresAt, "expiry");
   if (!Number.isSafeInteger(session.messageCount) || session.messageCount < 0) {

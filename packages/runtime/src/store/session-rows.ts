@@ -26,6 +26,7 @@ export interface SessionRow {
   mode_state: string;
   message_count: number;
   history_hash: string;
+  start_hash: string;
   outcome: string | null;
   cancelled_by: string | null;
 }
@@ -52,7 +53,7 @@ export interface SessionEventRow {
 /** Named columns, in table order: PostgreSQL's `sessions` also has a `seq` that is ordering, not data. */
 export const SESSION_COLUMNS =
   "id, mode, initiator, participants, status, created_at, expires_at, closed_at, policy_ref, config, " +
-  "mode_state, message_count, history_hash, outcome, cancelled_by";
+  "mode_state, message_count, history_hash, outcome, cancelled_by, start_hash";
 export const SESSION_MESSAGE_COLUMNS =
   "session_id, seq, message_id, sender, kind, envelope_hash, body, accepted_at";
 export const SESSION_EVENT_COLUMNS = "id, session_id, type, at, data";
@@ -78,6 +79,7 @@ export function sessionRow(session: SessionRecord): SessionRow {
     mode_state: jsonText(session.modeState, "mode state"),
     message_count: session.messageCount,
     history_hash: session.historyHash,
+    start_hash: session.startHash,
     outcome: session.outcome === undefined ? null : jsonText(session.outcome, "outcome"),
     cancelled_by: session.cancelledBy ?? null,
   };
@@ -98,6 +100,7 @@ export function toSession(row: SessionRow): SessionRecord {
     modeState: JSON.parse(row.mode_state) as JsonValue,
     messageCount: row.message_count,
     historyHash: row.history_hash as ContentHash,
+    startHash: row.start_hash as ContentHash,
     // JSON null is the text "null", never SQL NULL, so it comes back as an outcome of null.
     ...(row.outcome !== null && { outcome: JSON.parse(row.outcome) as JsonValue }),
     ...present("cancelledBy", row.cancelled_by),

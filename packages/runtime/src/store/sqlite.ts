@@ -323,6 +323,7 @@ function createSessionStore(db: Database.Database): SessionStore {
     SELECT ${SESSION_COLUMNS} FROM sessions WHERE status = 'OPEN' AND expires_at <= ?
     ORDER BY expires_at, rowid LIMIT ?
   `);
+  const selectLastEventId = db.prepare<[], { id: number }>("SELECT max(id) AS id FROM session_events");
   const selectEvents = db.prepare<[number, number], SessionEventRow>(
     "SELECT * FROM session_events WHERE id > ? ORDER BY id LIMIT ?",
   );
@@ -469,6 +470,7 @@ function createSessionStore(db: Database.Database): SessionStore {
         checkLimit(limit, afterId);
         return selectEvents.all(afterId, limit).map(toSessionEvent);
       }),
+    lastEventId: () => run(() => selectLastEventId.get()?.id ?? 0),
   };
 }
 

@@ -36,6 +36,7 @@ function session(overrides: Partial<SessionRecord> = {}): SessionRecord {
     modeState: { phase: "proposing", votes: {} },
     messageCount: 0,
     historyHash: hash(0),
+    startHash: hash(999),
     ...overrides,
   };
 }
@@ -173,6 +174,7 @@ export function runSessionStoreContract(
         expect(await sessions.messages(SID)).toEqual([]);
         expect(await sessions.expired(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
         expect(await sessions.events(0, 10)).toEqual([]);
+        expect(await sessions.lastEventId()).toBe(0);
       });
 
       it("stores a session with its CREATED event, which gets an id", async () => {
@@ -182,6 +184,10 @@ export function runSessionStoreContract(
         expect(await sessions.get(SID)).toEqual(session());
         expect(await sessions.list()).toEqual([session()]);
         expect(await sessions.events(0, 10)).toEqual([event]);
+        expect(await sessions.lastEventId()).toBe(event.id);
+        const other = session({ id: sid("second") });
+        const second = await sessions.create(other, created(other));
+        expect(await sessions.lastEventId()).toBe(second.id);
       });
 
       it("leaves absent optional fields absent, and keeps a policy ref and any JSON mode state", async () => {

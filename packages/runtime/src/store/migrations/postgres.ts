@@ -143,6 +143,7 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
         history_hash  text NOT NULL,
         outcome       json,
         cancelled_by  text,
+        start_hash    text NOT NULL,
         seq           bigint GENERATED ALWAYS AS IDENTITY,
         CHECK ((status = 'OPEN') = (closed_at IS NULL))
       );

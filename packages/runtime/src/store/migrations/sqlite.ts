@@ -177,6 +177,7 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
         history_hash  TEXT NOT NULL,
         outcome       TEXT CHECK (json_valid(outcome)),
         cancelled_by  TEXT,
+        start_hash    TEXT NOT NULL,
         CHECK ((status = 'OPEN') = (closed_at IS NULL))
       ) STRICT;
       -- list(): all sessions, or one status's, or one mode's, oldest first (rowid is in every index).

@@ -173,7 +173,8 @@ describe("handoff mode: properties", () => {
     assertRandomRuns(handoffMode, context, messages, reasons, (outcome, _state, history) => {
       handedOff += 1;
       const lastOffer = history.filter((message) => message.kind === "offer").at(-1)!;
-      expect(outcome).toStrictEqual({
+      // Compared as stored JSON: -0 in a generated context is 0 once written (as on the wire).
+      expect(JSON.parse(JSON.stringify(outcome))).toStrictEqual({
         result: "handed_off",
         from: "alice",
         to: lastOffer.body.to,
