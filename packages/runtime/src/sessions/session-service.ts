@@ -200,7 +200,7 @@ export class SessionService {
     ) {
       invalid("policy_ref: 1..256 characters", "policy_ref");
     }
-    const config = (body.config ?? {});
+    const config = body.config ?? {};
     const machine = modeMachine(body.mode);
     const context: ModeContext = { initiator: envelope.from, participants, config };
     const modeState = machine.init(context);

@@ -250,4 +250,3 @@ function watchStream(request: FastifyRequest, reply: FastifyReply, options: Stre
   request.raw.on("close", stop);
   raw.on("close", stop);
 }
-
