@@ -84,7 +84,9 @@ export interface SessionResponse {
   readonly commitment?: JsonObject;
 }
 
-const MAX_CONFLICT_RETRIES = 8;
+const MAX_CONFLICT_RETRIES = 16;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function invalid(message: string, reason: string): never {
   throw new SignetError("INVALID_REQUEST", message, { reason });
@@ -135,6 +137,8 @@ export class SessionService {
   readonly #settings: SessionSettings;
   readonly #now: () => number;
   readonly #listeners = new Set<Listener>();
+  /** Per session, the end of the queue of messages this instance is applying to it. */
+  readonly #turns = new Map<string, Promise<void>>();
 
   constructor(deps: SessionServiceDependencies) {
     this.#deps = deps;
@@ -232,8 +236,25 @@ export class SessionService {
 
   /** `session.<verb>`: one message, applied by the mode's machine, in the session's total order. */
   async accept(verified: VerifiedEnvelope): Promise<SessionResponse> {
-    const { envelope } = verified;
     const id = SessionService.sessionIdOf(verified);
+    // Messages to one session through this instance go one at a time: they would only conflict with
+    // each other. Other instances' messages still race, and a conflict is retried with backoff.
+    const previous = this.#turns.get(id) ?? Promise.resolve();
+    let release!: () => void;
+    const turn = new Promise<void>((resolve) => (release = resolve));
+    const queued = previous.then(() => turn);
+    this.#turns.set(id, queued);
+    await previous;
+    try {
+      return await this.#accept(verified, id);
+    } finally {
+      release();
+      if (this.#turns.get(id) === queued) this.#turns.delete(id);
+    }
+  }
+
+  async #accept(verified: VerifiedEnvelope, id: string): Promise<SessionResponse> {
+    const { envelope } = verified;
     const kind = envelope.type.slice("session.".length);
     if (!isObject(envelope.body)) invalid("A session message's body is an object", "body");
     const body = envelope.body;
@@ -297,6 +318,8 @@ export class SessionService {
           error.details.reason === "session_conflict" &&
           attempt < MAX_CONFLICT_RETRIES
         ) {
+          // Randomized, growing backoff, so instances racing for one session do not collide again.
+          await sleep(Math.random() * Math.min(50, 2 ** attempt));
           continue;
         }
         throw error;
