@@ -150,6 +150,13 @@ export {
   verifyRuntimeDocument,
 } from "./envelope/runtime-signed.js";
 export {
+  SESSION_COMMITMENT_DOMAIN,
+  SESSION_HISTORY_ORIGIN,
+  chainSessionHistory,
+  sessionHistoryHash,
+  verifySessionCommitment,
+} from "./envelope/session-commitment.js";
+export {
   ENVELOPE_DOMAIN,
   type EnvelopeDraft,
   type SignedEnvelope,

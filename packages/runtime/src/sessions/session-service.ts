@@ -2,14 +2,16 @@
 // commit the outcome (docs/sessions.md). The pipeline authenticates, verifies, admits, authorizes,
 // rate limits and audits each session envelope before it reaches this service; the service applies
 // the session's own rules: who may speak, the mode's state machine, and the session's lifecycle.
-import { createHash } from "node:crypto";
 import {
   type ContentHash,
   type Ed25519PrivateKey,
   type JsonValue,
+  SESSION_COMMITMENT_DOMAIN,
+  SESSION_HISTORY_ORIGIN,
   SESSION_ID_PATTERN,
   SignetError,
   type VerifiedEnvelope,
+  chainSessionHistory,
   isAgentId,
   isSignetError,
   signRuntimeDocument,
@@ -29,7 +31,7 @@ import {
 } from "./types.js";
 
 /** The domain of a session commitment's runtime signature. */
-export const COMMITMENT_DOMAIN = "session-commitment";
+export const COMMITMENT_DOMAIN = SESSION_COMMITMENT_DOMAIN;
 
 export interface SessionSettings {
   /** TTL when `session.start` names none. Default one hour. */
@@ -100,10 +102,6 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** SHA-256 over the previous history hash and the next envelope hash. */
-export function chainHistory(previous: ContentHash, envelopeHash: ContentHash): ContentHash {
-  return `sha256:${createHash("sha256").update(previous).update("\n").update(envelopeHash).digest("hex")}`;
-}
 
 export function sessionView(session: SessionRecord): SessionView {
   return {
@@ -222,7 +220,7 @@ export class SessionService {
       modeState,
       messageCount: 0,
       startHash: verified.hash,
-      historyHash: chainHistory(`sha256:${"0".repeat(64)}`, verified.hash),
+      historyHash: chainSessionHistory(SESSION_HISTORY_ORIGIN, verified.hash),
     };
     const event = await this.#deps.store.create(session, {
       sessionId: id,
@@ -275,7 +273,7 @@ export class SessionService {
       const step = machine.apply(session.modeState, { sender: envelope.from, kind, body, at: now }, context);
       const seq = session.messageCount;
       const resolved = step.outcome !== undefined;
-      const historyHash = chainHistory(session.historyHash, verified.hash);
+      const historyHash = chainSessionHistory(session.historyHash, verified.hash);
       const next: SessionRecord = {
         ...session,
         modeState: step.state,

@@ -2,10 +2,17 @@
 // the pipeline, the session's rules applied after it, the commitment signed and audited, the watch
 // stream resumable, and sessions surviving a restart.
 import { randomUUID } from "node:crypto";
-import { type EnvelopeDraft, type JsonValue, signEnvelope, verifyRuntimeDocument } from "@signet/protocol";
+import {
+  type EnvelopeDraft,
+  type JsonValue,
+  sessionHistoryHash,
+  signEnvelope,
+  verifyRuntimeDocument,
+  verifySessionCommitment,
+} from "@signet/protocol";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { COMMITMENT_DOMAIN, chainHistory } from "../../src/sessions/session-service.js";
+import { COMMITMENT_DOMAIN } from "../../src/sessions/session-service.js";
 import { type TestAgent, registerAgent } from "../helpers/agents.js";
 import { type RuntimeFixture, call, startRuntime } from "../helpers/runtime-fixture.js";
 
@@ -110,9 +117,17 @@ describe("a decision among three agents", () => {
     expect(messages.status).toBe(200);
     const list = messages.body.messages as { seq: number; envelope_hash: string; kind: string }[];
     expect(list.map((m) => m.kind)).toEqual(["propose", "evaluate", "vote", "vote", "commit"]);
-    let history = chainHistory(`sha256:${"0".repeat(64)}`, commitment.start_hash as `sha256:${string}`);
-    for (const message of list) history = chainHistory(history, message.envelope_hash as `sha256:${string}`);
-    expect(history).toBe(commitment.history_hash);
+    const startHash = commitment.start_hash as `sha256:${string}`;
+    const envelopeHashes = list.map((m) => m.envelope_hash as `sha256:${string}`);
+    verifySessionCommitment(commitment, fx.runtime.signingKey.publicKey, { startHash, envelopeHashes });
+    expect(sessionHistoryHash(startHash, envelopeHashes)).toBe(commitment.history_hash);
+    // A history with one message left out is not the one committed.
+    expect(() =>
+      verifySessionCommitment(commitment, fx.runtime.signingKey.publicKey, {
+        startHash,
+        envelopeHashes: envelopeHashes.slice(1),
+      }),
+    ).toThrow(/does not cover/);
     expect(list[2]!.envelope_hash).toBe(hashes[0]);
 
     // A tampered commitment does not verify.

@@ -1,0 +1,57 @@
+// A coordination session's outcome as the runtime commits it (docs/sessions.md "The commitment"):
+// a runtime-signed document carrying the hash of the session's whole message history.
+import { createHash } from "node:crypto";
+import type { Ed25519PublicKey } from "../crypto/ed25519.js";
+import { SignetError } from "../errors/signet-error.js";
+import type { ContentHash } from "../crypto/content-hash.js";
+import { verifyRuntimeDocument } from "./runtime-signed.js";
+
+/** The domain of a session commitment's runtime signature. */
+export const SESSION_COMMITMENT_DOMAIN = "session-commitment";
+
+/** Where every session's history hash begins, before the start envelope is folded in. */
+export const SESSION_HISTORY_ORIGIN: ContentHash = `sha256:${"0".repeat(64)}`;
+
+/** One step of the history hash: `sha256:` + hex SHA-256 of `previous ‖ "\n" ‖ envelopeHash`. */
+export function chainSessionHistory(previous: ContentHash, envelopeHash: ContentHash): ContentHash {
+  return `sha256:${createHash("sha256").update(previous).update("\n").update(envelopeHash).digest("hex")}`;
+}
+
+/**
+ * The history hash of a session: the origin, then the start envelope's hash, then each accepted
+ * message's envelope hash in order.
+ *
+ * Example: `sessionHistoryHash(session.start_hash, messages.map((m) => m.envelope_hash))`.
+ */
+export function sessionHistoryHash(
+  startHash: ContentHash,
+  envelopeHashes: readonly ContentHash[],
+): ContentHash {
+  let history = chainSessionHistory(SESSION_HISTORY_ORIGIN, startHash);
+  for (const hash of envelopeHashes) history = chainSessionHistory(history, hash);
+  return history;
+}
+
+/**
+ * Checks a session commitment with only the runtime's public key: its signature, and, when the
+ * accepted messages' envelope hashes are given, that the history it commits is exactly theirs.
+ * Throws `SIGNATURE_INVALID` (reason `runtime_sig`) or `HASH_MISMATCH` (reason `history`).
+ */
+export function verifySessionCommitment(
+  commitment: Readonly<Record<string, unknown>>,
+  runtimeKey: Ed25519PublicKey,
+  history?: { readonly startHash: ContentHash; readonly envelopeHashes: readonly ContentHash[] },
+): void {
+  verifyRuntimeDocument(SESSION_COMMITMENT_DOMAIN, commitment, runtimeKey);
+  if (history === undefined) return;
+  const expected = sessionHistoryHash(history.startHash, history.envelopeHashes);
+  if (
+    commitment.start_hash !== history.startHash ||
+    commitment.history_hash !== expected ||
+    commitment.message_count !== history.envelopeHashes.length
+  ) {
+    throw new SignetError("HASH_MISMATCH", "The commitment does not cover this message history", {
+      reason: "history",
+    });
+  }
+}
