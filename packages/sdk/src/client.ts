@@ -164,6 +164,37 @@ export type ToolCallResult = InvokeResponse;
 const DEFAULT_EXECUTOR_KEY_TTL_MS = 5 * 60_000;
 
 /**
+ * What the SDK's own session and watcher classes use of a client: its connection, transport, pinned
+ * runtime key and the sender guard. Kept off the class, and out of `index.ts`, so it is no public
+ * surface: only modules inside the package reach it, through {@link clientChannel}.
+ */
+export interface ClientChannel {
+  readonly agentId: string;
+  /** The client's own credential. */
+  readonly auth: AuthConfig;
+  readonly retryPolicy: RetryPolicy;
+  readonly connection: ResolvedConnection;
+  readonly transport: HttpTransport;
+  readonly runtimeKey: Ed25519PublicKey | undefined;
+  /** The expectedSender guard every operation starts with (see `SignetClient`); throws before any I/O. */
+  identity(options: { readonly auth?: AuthConfig; readonly sender?: string }): {
+    auth: AuthConfig;
+    sender: string;
+  };
+  /** The key for a sender: the call's own, else the client's for its own agent id. */
+  keyFor(sender: string, override: SigningKeyInput | undefined): Promise<Ed25519PrivateKey>;
+}
+
+const CHANNELS = new WeakMap<object, ClientChannel>();
+
+/** The channel of a client, for the package's own modules; `SdkError` (reason `client`) for anything else. */
+export function clientChannel(client: SignetClient): ClientChannel {
+  const channel = typeof client === "object" && client !== null ? CHANNELS.get(client) : undefined;
+  if (channel === undefined) throw new SdkError("A SignetClient is required", { reason: "client" });
+  return channel;
+}
+
+/**
  * The client agents use to call tools and other agents through the runtime. TLS by default; the
  * constructor validates settings and opens nothing.
  *
@@ -216,6 +247,16 @@ export class SignetClient {
       this.#transport,
       options.executorKeyTtlMs ?? DEFAULT_EXECUTOR_KEY_TTL_MS,
     );
+    CHANNELS.set(this, {
+      agentId: this.agentId,
+      auth: this.#auth,
+      retryPolicy: this.retryPolicy,
+      connection: this.#connection,
+      transport: this.#transport,
+      runtimeKey: this.#runtimeKey,
+      identity: (identityOptions) => this.#identity(identityOptions),
+      keyFor: (sender, override) => this.#keyFor(sender, override),
+    });
   }
 
   /**

@@ -35,6 +35,13 @@ export {
 } from "./client.js";
 export { type ConnectionOptions } from "./connection.js";
 export {
+  CoordinationSession,
+  type SessionCallOptions,
+  type SessionOptions,
+  type SessionResponse,
+  type SessionStartOptions,
+} from "./coordination-session.js";
+export {
   type AnyProtocolError,
   AuditUnavailableError,
   DuplicateMessageError,
@@ -90,6 +97,43 @@ export {
   retrySend,
 } from "./retry-send.js";
 export { type RuntimeKeyInput } from "./runtime-key.js";
+export { type CommitmentExpectation, verifySessionCommitment } from "./session-commitment.js";
+export {
+  DecisionSession,
+  type DecisionEvaluation,
+  type DecisionObjection,
+  type DecisionStartOptions,
+  HandoffSession,
+  ProposalSession,
+  type ProposalCounter,
+  type ProposalOffer,
+  QuorumSession,
+  type QuorumStartOptions,
+  TaskSession,
+  type TaskAssignment,
+  type TaskProgress,
+} from "./session-modes.js";
+export {
+  type AnyCase,
+  type DecisionRecommendation,
+  type DecisionVote,
+  type ObjectionSeverity,
+} from "./session-values.js";
+export {
+  SessionLifecycleWatcher,
+  type SessionWatchOptions,
+  type WatchReconnectOptions,
+} from "./session-watcher.js";
+export {
+  type JsonObject,
+  type SessionCommitment,
+  type SessionEvent,
+  type SessionEventType,
+  type SessionMessage,
+  type SessionMode,
+  type SessionStatus,
+  type SessionView,
+} from "./session-wire.js";
 export { type SigningKeyInput } from "./signing-key.js";
 
 export const PACKAGE_NAME = "@signet/sdk";

@@ -25,6 +25,8 @@ export interface RealRuntimeOptions {
   readonly insecure?: boolean;
   /** Client certificates to issue from the dev CA (mTLS). */
   readonly clientIds?: readonly string[];
+  /** The policy (YAML) instead of the one rule that allows everything. */
+  readonly policy?: string;
 }
 
 /** An agent registered in the runtime: its Ed25519 key and an API key of its own. */
@@ -79,9 +81,11 @@ export async function startRealRuntime(options: RealRuntimeOptions = {}): Promis
     const runtimeKey = Ed25519PrivateKey.generate();
     writeFileSync(join(dir, "keys", "runtime.key"), runtimeKey.toPem(), { mode: 0o600 });
     writeFileSync(join(dir, "keys", "runtime.pub"), runtimeKey.publicKey.toPem(), { mode: 0o644 });
-    // Policy is not what these tests are about: one rule allows everything.
+    // Policy is not what most of these tests are about: unless one is given, one rule allows everything.
     mkdirSync(join(dir, "policies"));
-    writeFileSync(join(dir, "policies", "test-allow-all.yaml"), TEST_POLICY);
+    if (options.policy === undefined)
+      writeFileSync(join(dir, "policies", "test-allow-all.yaml"), TEST_POLICY);
+    else writeFileSync(join(dir, "policies", "test-policy.yaml"), options.policy);
     writeFileSync(
       join(dir, "signet.yaml"),
       [

@@ -226,8 +226,10 @@ function watchStream(request: FastifyRequest, reply: FastifyReply, options: Stre
     "x-accel-buffering": "no",
     connection: "keep-alive",
   });
-  // The stream starts with a comment naming where it resumes from, so a client knows it is live.
-  raw.write(`: watching after ${options.after}\nretry: 1000\n\n`);
+  // The stream opens with an id-only event naming where it starts: a client that loses the connection
+  // before the first event resumes from there (an SSE event with an id and no data sets the last
+  // event id without dispatching anything).
+  raw.write(`: watching after ${options.after}\nid: ${options.after}\nretry: 1000\n\n`);
   const heartbeat = setInterval(() => raw.write(": ping\n\n"), options.heartbeatMs);
   heartbeat.unref();
   const watcher = options.hub.watch({
