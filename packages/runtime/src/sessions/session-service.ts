@@ -102,7 +102,6 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-
 export function sessionView(session: SessionRecord): SessionView {
   return {
     id: session.id,
