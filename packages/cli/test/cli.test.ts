@@ -24,6 +24,8 @@ describe("signet CLI", () => {
       "changed in transit: HASH_MISMATCH",
       "new message id: REPLAY_DETECTED",
       "two minutes ago: STALE_MESSAGE",
+      "over the whole history: COMMITTED (commitment verified)",
+      "after the decision was committed: SESSION_NOT_OPEN",
       "she signs again: KEY_REVOKED",
       "every step ended as expected",
       "runtime stopped",

@@ -1,4 +1,5 @@
-// `signet demo`: an embedded runtime, two agents and a tool server, and every check shown step by step
+// `signet demo`: an embedded runtime, two agents and a tool server, a coordination session, and every
+// check shown step by step
 // with its wire code. Exits non-zero if any step ends otherwise than expected.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -6,7 +7,14 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { Ed25519PrivateKey, type JsonValue, canonicalize, signEnvelope } from "@signet/protocol";
 import { type Runtime, createApiKey, createLogger, createRuntime, loadConfig } from "@signet/runtime";
-import { Agent, AuthConfig, PermissionDeniedError, SignetClient } from "@signet/sdk";
+import {
+  Agent,
+  AuthConfig,
+  DecisionSession,
+  PermissionDeniedError,
+  SessionNotOpenError,
+  SignetClient,
+} from "@signet/sdk";
 import { Agent as HttpsAgent, request } from "undici";
 import { initDataDir } from "./init.js";
 
@@ -34,6 +42,7 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   let runtime: Runtime | undefined;
   let tool: Agent | undefined;
   let alice: SignetClient | undefined;
+  let dbBotClient: SignetClient | undefined;
   let dispatcher: HttpsAgent | undefined;
   try {
     write(`Signet demo — data in ${dataDir}${temporary ? " (temporary)" : ""}`);
@@ -103,6 +112,17 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
       resultTrust: "receipt",
     });
     const client = alice;
+    // db-bot also takes part in a coordination session, as a caller of its own.
+    dbBotClient = new SignetClient({
+      target: url,
+      rootCertificates: ca,
+      auth: AuthConfig.forApiKey(apiKeys["db-bot"]!, { expectedSender: "db-bot" }),
+      agentId: "db-bot",
+      signingKey: keys["db-bot"],
+      runtimePublicKey,
+    });
+    const dbBotCaller = dbBotClient;
+    const decision = new DecisionSession(client);
     dispatcher = new HttpsAgent({ connect: { ca } });
     const httpsAgent = dispatcher;
 
@@ -200,6 +220,42 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
         run: () => submit(draft({ ts: Date.now() - 120_000 }).wire, "alice"),
       },
       {
+        title:
+          "alice, db-bot and bob decide in a session: a proposal, two approvals, alice commits; the runtime signs the outcome over the whole history",
+        expected: "COMMITTED (commitment verified)",
+        run: async () => {
+          await decision.start({ participants: ["db-bot", "bob"], ttlMs: 60_000 });
+          await decision.propose("p1", { title: "archive last year's orders" });
+          await decision.vote("p1", "approve");
+          await new DecisionSession(dbBotCaller, { id: decision.id }).vote("p1", "approve");
+          // The SDK verifies the commitment against the pinned runtime key before returning it.
+          const { session, commitment } = await decision.commit("p1");
+          if (commitment === undefined) return `no commitment (${session.status})`;
+          details.push(
+            `   session ${session.id}: ${session.message_count} messages, history ${commitment.history_hash.slice(0, 23)}…`,
+            `   commitment signed by the runtime (${commitment.kid}) and recorded in the audit log`,
+          );
+          return session.outcome !== null &&
+            typeof session.outcome === "object" &&
+            (session.outcome as { result?: string }).result === "committed"
+            ? "COMMITTED (commitment verified)"
+            : `status ${session.status}`;
+        },
+      },
+      {
+        title: "db-bot votes again after the decision was committed",
+        expected: "SESSION_NOT_OPEN",
+        run: async () => {
+          try {
+            await new DecisionSession(dbBotCaller, { id: decision.id }).vote("p1", "reject");
+            return "OK";
+          } catch (error) {
+            if (!(error instanceof SessionNotOpenError)) throw error;
+            return error.code;
+          }
+        },
+      },
+      {
         title: `bob sends ${DEMO_MESSAGES_PER_MINUTE + 1} queries in a row; the demo allows ${DEMO_MESSAGES_PER_MINUTE} per sender per minute`,
         expected: "RATE_LIMITED",
         run: async () => {
@@ -277,6 +333,7 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   } finally {
     await tool?.close().catch(() => undefined);
     await alice?.close().catch(() => undefined);
+    await dbBotClient?.close().catch(() => undefined);
     await dispatcher?.close().catch(() => undefined);
     await runtime?.stop();
     write("runtime stopped");

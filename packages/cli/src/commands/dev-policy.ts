@@ -28,6 +28,14 @@ rules:
     actions: [invoke]
     resources: ["tool:inventory/lookup"]
 
+  # Coordination sessions: the demo's agents and the decision example's three agents may start
+  # sessions and speak in them. Which session, and who may say what in it, the session decides.
+  - id: demo-sessions
+    effect: allow
+    principals: [alice, bob, db-bot, planner, reviewer, security]
+    actions: ["session.*"]
+    resources: ["session:*"]
+
   # Nobody drops tables through an agent, whatever other rules say.
   - id: no-table-drops
     effect: deny
