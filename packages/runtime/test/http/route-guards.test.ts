@@ -20,6 +20,22 @@ const AUTHENTICATED_ROUTES: Readonly<Record<string, string>> = {
     "agents submit signed envelopes; the pipeline binds sender to principal, checks the signature and applies policy to each",
   "/v1/connect":
     "agents connect to serve tools; the hello may only speak for the authenticated principal and the registry decides what it may serve",
+  "/v1/sessions/messages":
+    "agents submit signed session envelopes; the pipeline binds sender to principal, checks the signature and applies policy, and the session admits only its participants",
+  "/v1/sessions":
+    "lists only the caller's own sessions unless it holds session:read (asking for another agent's needs it: FORBIDDEN)",
+  "/v1/sessions/:id":
+    "answers only the session's participants and session:read holders; anyone else gets SESSION_NOT_FOUND",
+  "/v1/sessions/:id/messages":
+    "answers only the session's participants and session:read holders; anyone else gets SESSION_NOT_FOUND",
+};
+
+/**
+ * A query that makes a route answer at once once past its guard: a stream never ends under `inject`,
+ * so the watch stream is probed with a cursor it refuses (400) after the guard has let the caller in.
+ */
+const PROBE_QUERY: Readonly<Record<string, string>> = {
+  "/v1/sessions/watch": "?from=not-an-event-id",
 };
 
 /** A concrete path for a route pattern: every `:param` becomes a harmless placeholder. */
@@ -42,7 +58,7 @@ async function probe(
   const withBody = !["GET", "HEAD", "OPTIONS"].includes(method);
   const reply = await app.inject({
     method,
-    url: concrete(route.url),
+    url: concrete(route.url) + (PROBE_QUERY[route.url] ?? ""),
     headers: { ...headers, ...(withBody ? { "content-type": "application/json" } : {}) },
     ...(withBody ? { payload: "{}" } : {}),
   });
