@@ -256,12 +256,7 @@ export class SessionService {
     if (!isObject(envelope.body)) invalid("A session message's body is an object", "body");
     const body = envelope.body;
     for (let attempt = 0; ; attempt++) {
-      const session = await this.#open(id);
-      if (!isParticipant(session, envelope.from)) {
-        throw new SignetError("FORBIDDEN", "Only the session's participants may send in it", {
-          reason: "not_participant",
-        });
-      }
+      const session = await this.#open(id, envelope.from, "send");
       const machine = modeMachine(session.mode);
       const context: ModeContext = {
         initiator: session.initiator,
@@ -333,12 +328,7 @@ export class SessionService {
     by: string,
     options: { operator: boolean; reason?: string },
   ): Promise<SessionResponse> {
-    const session = await this.#open(id);
-    if (!options.operator && by !== session.initiator) {
-      throw new SignetError("FORBIDDEN", "Only the initiator or an operator may cancel a session", {
-        reason: "not_initiator",
-      });
-    }
+    const session = await this.#open(id, by, options.operator ? "operator-cancel" : "cancel");
     const now = this.#now();
     const next: SessionRecord = { ...session, status: "CANCELLED", closedAt: now, cancelledBy: by };
     const event = await this.#deps.store.close(next, {
@@ -390,9 +380,30 @@ export class SessionService {
     return expired;
   }
 
-  async #open(id: string): Promise<SessionRecord> {
+  /**
+   * The session, OPEN, when `sender` may act in it: SESSION_NOT_FOUND, then FORBIDDEN for a sender
+   * outside it (checked before its state, so an outsider learns nothing of how the session stands),
+   * then SESSION_NOT_OPEN. Cancelling also needs the initiator, unless an operator cancels.
+   */
+  async #open(
+    id: string,
+    sender: string,
+    action: "send" | "cancel" | "operator-cancel",
+  ): Promise<SessionRecord> {
     const session = await this.get(id);
     if (session === undefined) throw new SignetError("SESSION_NOT_FOUND");
+    if (action !== "operator-cancel") {
+      if (!isParticipant(session, sender)) {
+        throw new SignetError("FORBIDDEN", "Only the session's participants may send in it", {
+          reason: "not_participant",
+        });
+      }
+      if (action === "cancel" && sender !== session.initiator) {
+        throw new SignetError("FORBIDDEN", "Only the initiator or an operator may cancel a session", {
+          reason: "not_initiator",
+        });
+      }
+    }
     if (session.status !== "OPEN") {
       throw new SignetError("SESSION_NOT_OPEN", `The session is ${session.status.toLowerCase()}`, {
         reason: session.status.toLowerCase(),

@@ -244,6 +244,10 @@ describe("refusals", () => {
     const late = await send(carol, id, "vote", { proposal_id: "p1", vote: "REJECT" });
     expect(late.status).toBe(409);
     expect(late.body.error).toMatchObject({ code: "SESSION_NOT_OPEN", reason: "resolved" });
+    // An outsider learns nothing of the session's state: FORBIDDEN, as while it was open.
+    const outsider = await send(mallory, id, "vote", { proposal_id: "p1", vote: "REJECT" });
+    expect(outsider.status).toBe(403);
+    expect(outsider.body.error).toMatchObject({ code: "FORBIDDEN", reason: "not_participant" });
     const again = await send(alice, id, "start", { mode: "decision", participants: ["bob"] });
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe("SESSION_ALREADY_EXISTS");
