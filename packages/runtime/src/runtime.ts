@@ -370,6 +370,7 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       events,
       runtimeKey: signingKey,
       isAgent: (id) => registry.hasAgent(id),
+      onError: (error, what) => logger.error({ err: error }, `sessions: ${what} failed`),
       settings: {
         defaultTtlMs: config.sessions.defaultTtlMs,
         maxTtlMs: config.sessions.maxTtlMs,

@@ -55,7 +55,10 @@ export interface PolicyEngine {
 export interface RateLimiter {
   check(context: InvocationContext, decision?: PolicyDecision): Promise<SignetError | undefined>;
   /** Session starts per sender (`session.start`); undefined to allow. */
-  checkSessionStart?(sender: string): Promise<SignetError | undefined>;
+  checkSessionStart?(
+    sender: string,
+    report?: (status: RateLimitStatus) => void,
+  ): Promise<SignetError | undefined>;
 }
 
 /** Until the payload-type registry exists, bodies are accepted as they are. */

@@ -469,7 +469,7 @@ export class InvocationPipeline {
       }
       if (sessions === undefined) throw new SignetError("UNAVAILABLE", "Sessions are not enabled", {});
     } catch (error) {
-      throw await this.refuse(error, context, undefined);
+      throw await this.refuse(error, context, undefined, undefined, {}, "session_message");
     }
     const { envelope } = verified;
     let sessionId: string;
@@ -494,13 +494,25 @@ export class InvocationPipeline {
       );
     }
 
+    // The headers report the binding limit: of the sender's messages and, for a start, its session
+    // starts, the one with the least left (a refusal has none left).
+    let binding: RateLimitStatus | undefined;
+    const report = (status: RateLimitStatus): void => {
+      if (
+        binding === undefined ||
+        status.remaining < binding.remaining ||
+        (status.remaining === binding.remaining && status.limit < binding.limit)
+      ) {
+        binding = status;
+      }
+    };
     const invocation: InvocationContext = {
       principal: context.principal,
       envelope,
       tool: "",
       ...(context.sourceIp === undefined ? {} : { sourceIp: context.sourceIp }),
       now: receivedAt,
-      ...(context.onRateLimit === undefined ? {} : { onRateLimit: context.onRateLimit }),
+      onRateLimit: report,
     };
     let decision: PolicyDecision | undefined;
     try {
@@ -514,8 +526,9 @@ export class InvocationPipeline {
       const limited =
         (await this.limits.check(invocation, decision)) ??
         (envelope.type === "session.start"
-          ? await this.limits.checkSessionStart?.(envelope.from)
+          ? await this.limits.checkSessionStart?.(envelope.from, report)
           : undefined);
+      if (binding !== undefined) context.onRateLimit?.(binding);
       if (limited !== undefined) throw limited;
     } catch (error) {
       const policyDetails = decision === undefined ? {} : { rules: decision.rules };
@@ -634,6 +647,8 @@ export class InvocationPipeline {
     verified: VerifiedEnvelope | undefined,
     auditId?: string,
     extraDetails: Record<string, unknown> = {},
+    /** The event type of a refusal before the envelope verified (a session route's are sessions'). */
+    unverifiedType: "invocation" | "session_message" = "invocation",
   ): Promise<SignetError> {
     const refusal = isSignetError(error)
       ? error
@@ -644,9 +659,11 @@ export class InvocationPipeline {
         ? "policy_denied"
         : refusal.code === "RATE_LIMITED"
           ? "rate_limited"
-          : verified?.envelope.type.startsWith("session.") === true
-            ? "session_message"
-            : "invocation",
+          : verified === undefined
+            ? unverifiedType
+            : verified.envelope.type.startsWith("session.")
+              ? "session_message"
+              : "invocation",
       verified?.envelope,
       "deny",
       refusal.code,

@@ -109,9 +109,12 @@ export class SignetRateLimiter implements RateLimiter, ClientRateLimiter {
    *
    * Example: `const refusal = await limiter.checkSessionStart("alice"); if (refusal) throw refusal;`
    */
-  async checkSessionStart(sender: string): Promise<SignetError | undefined> {
+  async checkSessionStart(
+    sender: string,
+    report?: (status: RateLimitStatus) => void,
+  ): Promise<SignetError | undefined> {
     const count = await this.sessions.consume(senderKey(sender));
-    return this.settle([{ counter: this.sessions, count, reason: "session_start_limit" }]);
+    return this.settle([{ counter: this.sessions, count, reason: "session_start_limit" }], report);
   }
 
   /**

@@ -56,6 +56,8 @@ export interface SessionServiceDependencies {
   readonly isAgent: (id: string) => boolean;
   readonly settings?: Partial<SessionSettings>;
   readonly now?: () => number;
+  /** Told of failures that do not fail a caller (an expiry's audit record in the sweeper). */
+  readonly onError?: (error: unknown, what: string) => void;
 }
 
 /** A session as the API shows it. */
@@ -87,6 +89,9 @@ export interface SessionResponse {
 }
 
 const MAX_CONFLICT_RETRIES = 16;
+
+/** What a `session.start` body may hold. */
+const START_MEMBERS = new Set(["mode", "participants", "ttl_ms", "config", "policy_ref"]);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -178,13 +183,17 @@ export class SessionService {
     const id = SessionService.sessionIdOf(verified);
     const body = envelope.body;
     if (!isObject(body)) invalid("session.start's body is an object", "body");
+    const unknown = Object.keys(body).filter((member) => !START_MEMBERS.has(member));
+    if (unknown.length > 0) {
+      invalid(`session.start's body has no member ${JSON.stringify(unknown[0]!.slice(0, 64))}`, "body");
+    }
     if (!isSessionMode(body.mode)) {
       throw new SignetError("MODE_NOT_SUPPORTED", undefined, {
         reason: typeof body.mode === "string" ? body.mode.slice(0, 64) : "missing",
       });
     }
     const participants = this.#participants(envelope.from, body.participants);
-    const ttl = body.ttl_ms ?? this.#settings.defaultTtlMs;
+    const ttl = body.ttl_ms === undefined ? this.#settings.defaultTtlMs : body.ttl_ms;
     if (
       typeof ttl !== "number" ||
       !Number.isSafeInteger(ttl) ||
@@ -234,8 +243,15 @@ export class SessionService {
   /** `session.<verb>`: one message, applied by the mode's machine, in the session's total order. */
   async accept(verified: VerifiedEnvelope): Promise<SessionResponse> {
     const id = SessionService.sessionIdOf(verified);
-    // Messages to one session through this instance go one at a time: they would only conflict with
-    // each other. Other instances' messages still race, and a conflict is retried with backoff.
+    return this.#inTurn(id, () => this.#accept(verified, id));
+  }
+
+  /**
+   * Runs `work` when this instance's earlier changes to the session are done: messages (and a cancel)
+   * to one session through one instance would only conflict with each other. Other instances'
+   * messages still race, and a conflict is retried with backoff.
+   */
+  async #inTurn<T>(id: string, work: () => Promise<T>): Promise<T> {
     const previous = this.#turns.get(id) ?? Promise.resolve();
     let release!: () => void;
     const turn = new Promise<void>((resolve) => (release = resolve));
@@ -243,7 +259,7 @@ export class SessionService {
     this.#turns.set(id, queued);
     await previous;
     try {
-      return await this.#accept(verified, id);
+      return await work();
     } finally {
       release();
       if (this.#turns.get(id) === queued) this.#turns.delete(id);
@@ -323,22 +339,31 @@ export class SessionService {
   }
 
   /** `session.cancel` by the initiator, or an operator's cancel (`operator` names them). */
-  async cancel(
+  cancel(id: string, by: string, options: { operator: boolean; reason?: string }): Promise<SessionResponse> {
+    if (options.reason !== undefined && options.reason.length > 1024) {
+      invalid("reason: text up to 1024 characters", "reason");
+    }
+    return this.#inTurn(id, () => this.#cancel(id, by, options));
+  }
+
+  async #cancel(
     id: string,
     by: string,
     options: { operator: boolean; reason?: string },
   ): Promise<SessionResponse> {
-    const session = await this.#open(id, by, options.operator ? "operator-cancel" : "cancel");
+    const read = await this.#open(id, by, options.operator ? "operator-cancel" : "cancel");
     const now = this.#now();
-    const next: SessionRecord = { ...session, status: "CANCELLED", closedAt: now, cancelledBy: by };
+    const next: SessionRecord = { ...read, status: "CANCELLED", closedAt: now, cancelledBy: by };
     const event = await this.#deps.store.close(next, {
       sessionId: id,
       type: "CANCELLED",
       at: now,
       data: { by, ...(options.reason === undefined ? {} : { reason: options.reason }) },
     });
-    if (event === undefined) throw new SignetError("SESSION_NOT_OPEN");
+    if (event === undefined) throw new SignetError("SESSION_NOT_OPEN", undefined, { reason: "closed" });
     this.#emit([event]);
+    // Read back: another instance may have accepted a message between the read and the close.
+    const session = (await this.#deps.store.get(id)) ?? next;
     await this.#deps.events.record({
       type: "session_cancelled",
       actor: by,
@@ -348,9 +373,10 @@ export class SessionService {
         mode: session.mode,
         history_hash: session.historyHash,
         message_count: session.messageCount,
+        ...(options.reason === undefined ? {} : { reason: options.reason }),
       },
     });
-    return { session: sessionView(next) };
+    return { session: sessionView(session) };
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
@@ -434,7 +460,7 @@ export class SessionService {
           message_count: session.messageCount,
         },
       })
-      .catch(() => undefined);
+      .catch((error: unknown) => this.#deps.onError?.(error, "session_expired audit record"));
     return next;
   }
 
@@ -452,6 +478,7 @@ export class SessionService {
         message_count: session.messageCount,
         start_hash: session.startHash,
         history_hash: session.historyHash,
+        ...(session.policyRef === undefined ? {} : { policy_ref: session.policyRef }),
         resolved_at: iso(session.closedAt ?? this.#now()),
       },
       this.#deps.runtimeKey,

@@ -161,6 +161,85 @@ describe("a decision among three agents", () => {
   });
 });
 
+describe("every mode through the pipeline", () => {
+  async function start(mode: string, participants: string[], config: Record<string, JsonValue> = {}) {
+    const id = randomUUID();
+    const started = await send(alice, id, "start", { mode, participants, config });
+    expect(started.status, JSON.stringify(started.body)).toBe(200);
+    return id;
+  }
+  async function ok(agent: TestAgent, id: string, verb: string, body: Record<string, JsonValue> = {}) {
+    const response = await send(agent, id, verb, body);
+    expect(response.status, `${verb}: ${JSON.stringify(response.body)}`).toBe(200);
+    return response.body as { session: { status: string; outcome?: unknown }; commitment?: object };
+  }
+
+  it("proposal: propose, counter, accept", async () => {
+    const id = await start("proposal", ["bob"]);
+    await ok(alice, id, "propose", { proposal_id: "o1", terms: { price: 100 } });
+    await ok(bob, id, "counter", { proposal_id: "o2", counters: "o1", terms: { price: 90 } });
+    const accepted = await ok(alice, id, "accept", { proposal_id: "o2" });
+    expect(accepted.session.status).toBe("RESOLVED");
+    expect(accepted.session.outcome).toMatchObject({
+      result: "accepted",
+      proposal_id: "o2",
+      terms: { price: 90 },
+    });
+    expect(accepted.commitment).toBeDefined();
+  });
+
+  it("task: assign, accept, progress, complete", async () => {
+    const id = await start("task", ["bob"]);
+    await ok(alice, id, "assign", { task_id: "t1", assignee: "bob", description: "reindex" });
+    await ok(bob, id, "accept");
+    await ok(bob, id, "progress", { percent: 50, note: "halfway" });
+    const done = await ok(bob, id, "complete", { result: { indexed: 42 } });
+    expect(done.session.outcome).toMatchObject({
+      result: "completed",
+      assignee: "bob",
+      output: { indexed: 42 },
+    });
+  });
+
+  it("handoff: offer, decline, offer again, accept with the context", async () => {
+    const id = await start("handoff", ["bob", "carol"]);
+    await ok(alice, id, "offer", { to: "bob", context: { ticket: 7 } });
+    await ok(bob, id, "decline", { reason: "busy" });
+    await ok(alice, id, "offer", { to: "carol", context: { ticket: 7, notes: "see thread" } });
+    const taken = await ok(carol, id, "accept");
+    expect(taken.session.outcome).toEqual({
+      result: "handed_off",
+      from: "alice",
+      to: "carol",
+      context: { ticket: 7, notes: "see thread" },
+    });
+  });
+
+  it("quorum: k of n approvals", async () => {
+    const id = await start("quorum", ["bob", "carol"], { k: 2 });
+    await ok(bob, id, "approve");
+    await ok(carol, id, "reject", { reason: "not yet" });
+    const approved = await ok(alice, id, "approve");
+    expect(approved.session.outcome).toMatchObject({ result: "approved", k: 2, n: 3 });
+  });
+
+  it("refuses a start body with unknown members or a null TTL", async () => {
+    const extra = await send(alice, randomUUID(), "start", {
+      mode: "task",
+      participants: ["bob"],
+      quorum: 3,
+    });
+    expect(extra.status).toBe(400);
+    expect(extra.body.error).toMatchObject({ code: "INVALID_REQUEST", reason: "body" });
+    const nullTtl = await send(alice, randomUUID(), "start", {
+      mode: "task",
+      participants: ["bob"],
+      ttl_ms: null,
+    });
+    expect(nullTtl.body.error).toMatchObject({ code: "INVALID_REQUEST", reason: "ttl_ms" });
+  });
+});
+
 describe("refusals", () => {
   it("refuses a non-participant with FORBIDDEN, audited", async () => {
     const id = await startDecision();

@@ -69,6 +69,9 @@ describe("policy and limits on session messages", () => {
     }
     const third = await send(alice, randomUUID(), "start", { mode: "decision", participants: ["bob"] });
     expect(third.status).toBe(429);
+    // The headers name the limit that refused: two session starts a minute, none left.
+    expect(third.headers["x-ratelimit-limit"]).toBe("2");
+    expect(third.headers["x-ratelimit-remaining"]).toBe("0");
     expect(third.body.error.code).toBe("RATE_LIMITED");
     expect(third.body.error.retry_after_ms).toBeGreaterThan(0);
     expect(third.headers["retry-after"]).toBeDefined();

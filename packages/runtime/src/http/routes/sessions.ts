@@ -6,7 +6,7 @@
 //   GET  /v1/sessions/:id             one session (its participants, or session:read)
 //   GET  /v1/sessions/:id/messages    its accepted messages in order, to recompute the history hash
 //   POST /v1/sessions/:id/cancel      an operator's cancel (session:cancel)
-import { SignetError } from "@signet/protocol";
+import { SignetError, sessionHistoryHash } from "@signet/protocol";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { hasPermission } from "../../auth/principal.js";
 import type { RateLimitStatus } from "../../pipeline/hooks.js";
@@ -172,10 +172,16 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRouteDe
 
   app.get<{ Params: { id: string } }>("/v1/sessions/:id/messages", authenticated, async (request) => {
     const session = await visibleSession(request, sessions, request.params.id);
+    const messages = await sessions.messages(session.id);
     return {
       session_id: session.id,
-      history_hash: session.historyHash,
-      messages: (await sessions.messages(session.id)).map((message) => ({
+      start_hash: session.startHash,
+      // Of exactly the messages listed (one read), so the two always agree while the session goes on.
+      history_hash: sessionHistoryHash(
+        session.startHash,
+        messages.map((message) => message.envelopeHash),
+      ),
+      messages: messages.map((message) => ({
         seq: message.seq,
         message_id: message.messageId,
         sender: message.sender,
