@@ -272,7 +272,16 @@ export class SessionService {
     if (!isObject(envelope.body)) invalid("A session message's body is an object", "body");
     const body = envelope.body;
     for (let attempt = 0; ; attempt++) {
-      const session = await this.#open(id, envelope.from, "send");
+      let session: SessionRecord;
+      try {
+        session = await this.#open(id, envelope.from, "send");
+      } catch (error) {
+        // The identical message that resolved the session, sent again because its answer was lost
+        // (the commitment's audit record could not be written, say): finish the job and answer it.
+        const again = await this.#resolvedBy(id, verified, error);
+        if (again !== undefined) return again;
+        throw error;
+      }
       const machine = modeMachine(session.mode);
       const context: ModeContext = {
         initiator: session.initiator,
@@ -465,8 +474,33 @@ export class SessionService {
   }
 
   /** The commitment: signed by the runtime, carrying the hash of the whole history, in the audit log. */
-  async #commit(session: SessionRecord, last: VerifiedEnvelope): Promise<JsonObject> {
-    const commitment = signRuntimeDocument(
+  /**
+   * When `refusal` is SESSION_NOT_OPEN because `verified` itself resolved the session (it is the last
+   * accepted message, same id and same envelope hash), records the commitment and answers as the
+   * first time; undefined otherwise. A message reaches here again only when its first answer was a
+   * retryable refusal (the replay store keeps every other answer for identical retries).
+   */
+  async #resolvedBy(
+    id: string,
+    verified: VerifiedEnvelope,
+    refusal: unknown,
+  ): Promise<SessionResponse | undefined> {
+    if (!isSignetError(refusal) || refusal.code !== "SESSION_NOT_OPEN") return undefined;
+    const session = await this.#deps.store.get(id);
+    if (session?.status !== "RESOLVED" || session.messageCount === 0) return undefined;
+    const last = (await this.#deps.store.messages(id)).at(-1);
+    if (last?.messageId !== verified.envelope.id || last.envelopeHash !== verified.hash) return undefined;
+    const commitment = await this.#commit(session, verified);
+    return { session: sessionView(session), seq: last.seq, commitment };
+  }
+
+  /**
+   * The commitment of a RESOLVED session. It is a function of the stored session alone (Ed25519
+   * signatures are deterministic, and `resolved_at` is the stored `closedAt`), so it is the same
+   * document whenever it is made: it need not be stored to be served again.
+   */
+  commitmentOf(session: SessionRecord): JsonObject {
+    return signRuntimeDocument(
       COMMITMENT_DOMAIN,
       {
         session: session.id,
@@ -479,10 +513,15 @@ export class SessionService {
         start_hash: session.startHash,
         history_hash: session.historyHash,
         ...(session.policyRef === undefined ? {} : { policy_ref: session.policyRef }),
-        resolved_at: iso(session.closedAt ?? this.#now()),
+        resolved_at: iso(session.closedAt ?? session.createdAt),
       },
       this.#deps.runtimeKey,
     );
+  }
+
+  /** Signs the commitment and records it in the audit log (the `session_committed` entry). */
+  async #commit(session: SessionRecord, last: VerifiedEnvelope): Promise<JsonObject> {
+    const commitment = this.commitmentOf(session);
     await this.#deps.events.record({
       type: "session_committed",
       actor: last.envelope.from,

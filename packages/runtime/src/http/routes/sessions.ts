@@ -166,9 +166,14 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRouteDe
     },
   );
 
-  app.get<{ Params: { id: string } }>("/v1/sessions/:id", authenticated, async (request) => ({
-    session: sessionView(await visibleSession(request, sessions, request.params.id)),
-  }));
+  app.get<{ Params: { id: string } }>("/v1/sessions/:id", authenticated, async (request) => {
+    const session = await visibleSession(request, sessions, request.params.id);
+    // A resolved session's commitment, re-made from the stored session (it is deterministic).
+    return {
+      session: sessionView(session),
+      ...(session.status === "RESOLVED" ? { commitment: sessions.commitmentOf(session) } : {}),
+    };
+  });
 
   app.get<{ Params: { id: string } }>("/v1/sessions/:id/messages", authenticated, async (request) => {
     const session = await visibleSession(request, sessions, request.params.id);
