@@ -89,6 +89,7 @@ export class InvocationPipeline {
   private readonly now: () => number;
   /** Submissions being processed in this process, so an identical retry waits for the first. */
   private readonly inflight = new Map<string, Promise<InvocationResponse>>();
+  private readonly sessionsInflight = new Map<string, Promise<SessionResponse>>();
 
   constructor(private readonly deps: PipelineDependencies) {
     this.payload = deps.payload ?? ACCEPT_ANY_PAYLOAD;
@@ -487,6 +488,9 @@ export class InvocationPipeline {
         const { code, message, retryable: _retryable, ...details } = outcome.error;
         throw new SignetError(code, message, details);
       }
+      // The first submission is still running: on this instance, its answer is this one's too.
+      const running = this.sessionsInflight.get(key(envelope.from, envelope.id));
+      if (running !== undefined) return running;
       throw await this.refuse(
         new SignetError("UNAVAILABLE", "This message is still being processed", { reason: "in_progress" }),
         context,
@@ -494,6 +498,25 @@ export class InvocationPipeline {
       );
     }
 
+    const id = key(envelope.from, envelope.id);
+    const run = this.runSession(verified, sessionId, sessions, context, receivedAt);
+    this.sessionsInflight.set(id, run);
+    try {
+      return await run;
+    } finally {
+      this.sessionsInflight.delete(id);
+    }
+  }
+
+  /** Steps 7 to 9 of an admitted session envelope, and the session's own rules. */
+  private async runSession(
+    verified: VerifiedEnvelope,
+    sessionId: string,
+    sessions: SessionService,
+    context: SubmissionContext,
+    receivedAt: number,
+  ): Promise<SessionResponse> {
+    const { envelope } = verified;
     // The headers report the binding limit: of the sender's messages and, for a start, its session
     // starts, the one with the least left (a refusal has none left).
     let binding: RateLimitStatus | undefined;

@@ -315,6 +315,22 @@ describe("refusals", () => {
     expect(reused.body.error.code).toBe("DUPLICATE_MESSAGE");
   });
 
+  it("answers identical messages sent at once with one answer, accepting the message once", async () => {
+    const id = await startDecision();
+    const signed = envelope(alice, id, "propose", { proposal_id: "p1" });
+    const answers = await Promise.all(
+      [0, 1, 2].map(() =>
+        call(fx, "POST", "/v1/sessions/messages", { headers: alice.headers, body: signed.wire }),
+      ),
+    );
+    for (const answer of answers) {
+      expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+      expect(answer.body.seq).toBe(0);
+    }
+    const session = await call(fx, "GET", `/v1/sessions/${id}`, { headers: alice.headers });
+    expect(session.body.session.message_count).toBe(1);
+  });
+
   it("refuses a vote after resolution with SESSION_NOT_OPEN, and a second start under the same id", async () => {
     const id = await startDecision({ min_approvals: 1 });
     await send(alice, id, "propose", { proposal_id: "p1" });
