@@ -1,6 +1,7 @@
 // A decision end to end against a real runtime over TLS: three agents start, propose, vote and commit
 // through the SDK; the commitment verifies against the pinned runtime key and covers exactly the
 // messages sent, and the watcher sees the whole lifecycle through RESOLVED.
+import { type Socket, connect, createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   DecisionSession,
@@ -9,6 +10,7 @@ import {
   SessionAlreadyExistsError,
   SessionNotFoundError,
   SessionNotOpenError,
+  SessionLifecycleWatcher,
   SessionRuleViolationError,
   type SessionEvent,
   SignetClient,
@@ -153,6 +155,83 @@ describe("a decision session through the SDK, against a real runtime", () => {
     expect(await bob.vote("p1", "reject").catch((error: unknown) => error)).toBeInstanceOf(
       SessionNotOpenError,
     );
+  });
+
+  it("a watcher whose connection is cut mid-stream resumes by itself, with no gap and no duplicate", async () => {
+    // A TCP proxy in front of the runtime (TLS passes through it end to end) that can cut every
+    // connection, as a load balancer restart or a network drop would.
+    const upstream = new URL(fx.url);
+    const sockets = new Set<Socket>();
+    let connections = 0;
+    const proxy = createServer((downstream) => {
+      connections++;
+      const up = connect(Number(upstream.port), upstream.hostname);
+      for (const socket of [downstream, up]) {
+        sockets.add(socket);
+        socket.on("close", () => sockets.delete(socket));
+        socket.on("error", () => undefined);
+      }
+      downstream.pipe(up).pipe(downstream);
+      downstream.on("close", () => up.destroy());
+      up.on("close", () => downstream.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    cleanup.add(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+    const address = proxy.address() as { port: number };
+    const watcherAgent = await fx.registerAgent("watcher", {
+      permissions: ["session:watch", "session:read"],
+    });
+    const viaProxy = new SignetClient({
+      target: `https://127.0.0.1:${address.port}`,
+      rootCertificates: fx.ca,
+      auth: watcherAgent.auth,
+      agentId: "watcher",
+      signingKey: watcherAgent.key,
+      runtimePublicKey: fx.runtimePublicKey,
+    });
+    cleanup.add(() => viaProxy.close());
+
+    const session = new DecisionSession(client("alice"));
+    const watcher = new SessionLifecycleWatcher(viaProxy, {
+      sessionId: session.id,
+      lastEventId: 0,
+      reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
+    });
+    cleanup.add(() => watcher.close());
+    const events: SessionEvent[] = [];
+    const watching = (async () => {
+      for await (const event of watcher) {
+        events.push(event);
+        if (event.type === "RESOLVED") break;
+      }
+    })();
+    const until = async (condition: () => boolean) => {
+      for (let i = 0; i < 400 && !condition(); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(condition()).toBe(true);
+    };
+
+    await session.start({ participants: ["bob", "carol"] });
+    await session.propose("p1");
+    await until(() => events.length >= 2);
+    // Cut the stream, and let things happen while the watcher is away.
+    for (const socket of sockets) socket.destroy();
+    await new DecisionSession(client("bob"), { id: session.id }).vote("p1", "approve");
+    await new DecisionSession(client("carol"), { id: session.id }).vote("p1", "approve");
+    await session.commit("p1");
+    await watching;
+
+    expect(connections).toBeGreaterThanOrEqual(2);
+    expect(events.map((event) => event.type)).toEqual([
+      "CREATED",
+      "MESSAGE_ACCEPTED",
+      "MESSAGE_ACCEPTED",
+      "MESSAGE_ACCEPTED",
+      "MESSAGE_ACCEPTED",
+      "RESOLVED",
+    ]);
+    const ids = events.map((event) => event.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
   });
 
   it("keeps outsiders out and ids unique, as typed errors", async () => {
