@@ -181,3 +181,26 @@ export function serveCommands(handlers: Readonly<Record<string, (args: any) => u
 export function announce(type: string, fields: Record<string, unknown> = {}): void {
   process.send?.({ type, ...fields });
 }
+
+/** The child processes a suite started: each is SIGKILLed, and awaited, when the suite ends. */
+export class ProcessGroup {
+  private readonly children: Child[] = [];
+
+  start(...args: Parameters<typeof startChild>): Child {
+    const child = startChild(...args);
+    this.children.push(child);
+    return child;
+  }
+
+  /** SIGKILLs what is still running and waits (bounded) until every child has exited. */
+  async killAll(): Promise<void> {
+    for (const child of this.children) child.kill();
+    await Promise.all(
+      this.children.map((child) =>
+        withTimeout(child.exited, 5000, `${child.name} survived SIGKILL`).catch((error: unknown) =>
+          console.error(String(error)),
+        ),
+      ),
+    );
+  }
+}

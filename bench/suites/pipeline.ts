@@ -17,7 +17,7 @@ import { type Metric, median, medianRatio, percentile, report } from "../harness
 import { type BenchDataDir, makeTempDir, prepareDataDir } from "../pipeline/data-dir.js";
 import type { ExecutorConnectArgs } from "../pipeline/executor-process.js";
 import type { FloodArgs, FloodResult } from "../pipeline/connect-flood.js";
-import { type Child, type ProcessStats, startChild, withTimeout } from "../pipeline/ipc.js";
+import { type Child, ProcessGroup, type ProcessStats, withTimeout } from "../pipeline/ipc.js";
 import type { LoadClientInit, LoadRunResult } from "../pipeline/load-client.js";
 import { printProfileSummary, summarizeProfile } from "../pipeline/profile-summary.js";
 
@@ -51,27 +51,13 @@ function machineCpuMs(): { busy: number; total: number } {
 }
 
 /** Every child this run started, so that all of them die in `finally` whatever happened. */
-class Processes {
-  private readonly children: Child[] = [];
-
-  start(...args: Parameters<typeof startChild>): Child {
-    const child = startChild(...args);
-    this.children.push(child);
-    return child;
-  }
-
-  killAll(): void {
-    for (const child of this.children) child.kill();
-  }
-}
-
 interface Server {
   readonly child: Child;
   readonly url: string;
 }
 
 async function startServer(
-  processes: Processes,
+  processes: ProcessGroup,
   name: string,
   script: string,
   data: BenchDataDir,
@@ -99,7 +85,7 @@ interface Stack {
 }
 
 async function startStack(
-  processes: Processes,
+  processes: ProcessGroup,
   name: string,
   server: Server,
   data: BenchDataDir,
@@ -167,7 +153,9 @@ async function runRound(stack: Stack, count: number): Promise<Round> {
   };
 }
 
-async function measureVerify(processes: Processes): Promise<{ usPerVerify: number[]; inputBytes: number[] }> {
+async function measureVerify(
+  processes: ProcessGroup,
+): Promise<{ usPerVerify: number[]; inputBytes: number[] }> {
   const child = processes.start("verify", "verify-process.ts");
   await child.waitFor("ready", START_TIMEOUT_MS);
   try {
@@ -179,7 +167,7 @@ async function measureVerify(processes: Processes): Promise<{ usPerVerify: numbe
 
 /** The runtime's RSS idle and with FLEET agents connected, each over its own authenticated WebSocket. */
 async function measureMemory(
-  processes: Processes,
+  processes: ProcessGroup,
   data: BenchDataDir,
 ): Promise<{ idle: number; connected: number }> {
   const server = await startServer(processes, "runtime (memory)", "runtime-process.ts", data);
@@ -217,7 +205,7 @@ async function measureMemory(
  * A separate short run with V8's sampling profiler on in the runtime (as `--cpu-prof` would, but over
  * the loaded phase only, and with frames mapped back to the TypeScript sources), summarized.
  */
-async function profileRuntime(processes: Processes, data: BenchDataDir, keepIn?: string): Promise<void> {
+async function profileRuntime(processes: ProcessGroup, data: BenchDataDir, keepIn?: string): Promise<void> {
   const profileDir = keepIn ?? mkdtempSync(join(tmpdir(), "signet-bench-profile-"));
   const path = join(profileDir, `runtime-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`);
   try {
@@ -242,7 +230,7 @@ async function profileRuntime(processes: Processes, data: BenchDataDir, keepIn?:
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function measure(processes: Processes, data: BenchDataDir): Promise<Metric[]> {
+async function measure(processes: ProcessGroup, data: BenchDataDir): Promise<Metric[]> {
   const verifyBefore = await measureVerify(processes);
   const memory = await measureMemory(processes, data);
 
@@ -319,7 +307,7 @@ async function measure(processes: Processes, data: BenchDataDir): Promise<Metric
 }
 
 export async function run(): Promise<boolean> {
-  const processes = new Processes();
+  const processes = new ProcessGroup();
   const profile = process.env.SIGNET_BENCH_PROFILE;
   const dir = makeTempDir();
   const work = async () => {
@@ -339,7 +327,7 @@ export async function run(): Promise<boolean> {
       `pipeline suite exceeded ${SUITE_TIMEOUT_MS / 1000} s`,
     );
   } finally {
-    processes.killAll();
+    await processes.killAll();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -59,7 +59,7 @@ import { type RedisServer, startRedisServer } from "../../packages/runtime/test/
 import { type Metric, median, medianRatio, percentile, report } from "../harness.js";
 import { type BenchBackends, type BenchDataDir, cloneDataDir, prepareDataDir } from "../pipeline/data-dir.js";
 import type { ExecutorConnectArgs } from "../pipeline/executor-process.js";
-import { type Child, type ProcessStats, startChild, withTimeout } from "../pipeline/ipc.js";
+import { type Child, ProcessGroup, type ProcessStats, withTimeout } from "../pipeline/ipc.js";
 import type { LoadClientInit, LoadRunResult } from "../pipeline/load-client.js";
 import type { RuntimeStatus } from "../pipeline/runtime-process.js";
 
@@ -157,28 +157,6 @@ export const SCALE_OUT_NOTE = [
 ].join("\n");
 
 /** Every child part 2 starts, so that all of them are gone when it ends, whatever happened. */
-class ProcessGroup {
-  private readonly children: Child[] = [];
-
-  start(...args: Parameters<typeof startChild>): Child {
-    const child = startChild(...args);
-    this.children.push(child);
-    return child;
-  }
-
-  /** SIGKILLs what is still running and waits (bounded) until every child has exited. */
-  async killAll(): Promise<void> {
-    for (const child of this.children) child.kill();
-    await Promise.all(
-      this.children.map((child) =>
-        withTimeout(child.exited, 5000, `${child.name} survived SIGKILL`).catch((error: unknown) =>
-          console.error(String(error)),
-        ),
-      ),
-    );
-  }
-}
-
 interface RuntimeChild {
   readonly child: Child;
   readonly url: string;

@@ -37,7 +37,7 @@ import { createApiKey, openStores } from "@signet/runtime";
 import { type Metric, median, medianRatio, percentile, report } from "../harness.js";
 import { type BenchDataDir, prepareDataDir } from "../pipeline/data-dir.js";
 import type { ExecutorConnectArgs } from "../pipeline/executor-process.js";
-import { type Child, type ProcessStats, startChild, withTimeout } from "../pipeline/ipc.js";
+import { type Child, ProcessGroup, type ProcessStats, withTimeout } from "../pipeline/ipc.js";
 import type { LoadClientInit, LoadRunResult } from "../pipeline/load-client.js";
 import { printProfileSummary, summarizeProfile } from "../pipeline/profile-summary.js";
 import type { SessionClientInit, SessionRunResult } from "../sessions/session-client.js";
@@ -73,28 +73,6 @@ const VERBOSE = process.env.SIGNET_BENCH_VERBOSE === "1";
 const BUSY_MACHINE_CORES = 0.25;
 
 /** Every child this run started, so that all of them die in `finally` whatever happened. */
-class Processes {
-  private readonly children: Child[] = [];
-
-  start(...args: Parameters<typeof startChild>): Child {
-    const child = startChild(...args);
-    this.children.push(child);
-    return child;
-  }
-
-  /** SIGKILLs what is still running and waits (bounded) until every child has exited. */
-  async killAll(): Promise<void> {
-    for (const child of this.children) child.kill();
-    await Promise.all(
-      this.children.map((child) =>
-        withTimeout(child.exited, 5000, `${child.name} survived SIGKILL`).catch((error: unknown) =>
-          console.error(String(error)),
-        ),
-      ),
-    );
-  }
-}
-
 /** The credential the watchers use: a user key that may watch, and see, every session. */
 async function createWatcherKey(data: BenchDataDir): Promise<string> {
   const stores = await openStores({ kind: "sqlite", path: join(data.dir, "signet.db") });
@@ -188,7 +166,7 @@ function summary(rounds: readonly Round[]) {
 
 const sessionsLabel = (n: number) => `${n}_session${n === 1 ? "" : "s"}`;
 
-async function measure(processes: Processes, data: BenchDataDir, profileDir?: string): Promise<Metric[]> {
+async function measure(processes: ProcessGroup, data: BenchDataDir, profileDir?: string): Promise<Metric[]> {
   const watcherApiKey = await createWatcherKey(data);
   const runtime = processes.start("runtime", "runtime-process.ts", { args: [data.dir] });
   const { url } = await runtime.waitFor<{ type: "ready"; url: string }>("ready", START_TIMEOUT_MS);
@@ -396,7 +374,7 @@ async function measure(processes: Processes, data: BenchDataDir, profileDir?: st
 }
 
 export async function run(): Promise<boolean> {
-  const processes = new Processes();
+  const processes = new ProcessGroup();
   const dir = mkdtempSync(join(tmpdir(), "signet-bench-sessions-"));
   const profile = process.env.SIGNET_BENCH_PROFILE;
   const profiling = profile !== undefined && profile !== "" && profile !== "0";
