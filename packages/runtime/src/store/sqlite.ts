@@ -5,6 +5,7 @@
 import { closeSync, openSync } from "node:fs";
 import { SignetError } from "@signet/protocol";
 import Database from "better-sqlite3";
+import { WriteBatch } from "./sqlite-write-batch.js";
 import type {
   SessionEventRecord,
   SessionMessageRecord,
@@ -263,7 +264,7 @@ export function openSqliteStores(path: string, options: SqliteStoreOptions = {})
  * first read, so instances sharing the file queue, and an append's check and its writes see the same
  * state. Event ids come from AUTOINCREMENT inside that transaction, so they commit in id order.
  */
-function createSessionStore(db: Database.Database): SessionStore {
+function createSessionStore(db: Database.Database, batch: WriteBatch): SessionStore {
   const insertSession = db.prepare<SessionRow>(`
     INSERT INTO sessions (${SESSION_COLUMNS})
     VALUES (${SESSION_COLUMNS.split(", ")
@@ -429,10 +430,7 @@ function createSessionStore(db: Database.Database): SessionStore {
 
   return {
     create: (session: SessionRecord, event: NewSessionEvent) =>
-      run(() => {
-        checkCreate(session, event);
-        return create.immediate(session, event);
-      }),
+      run(() => checkCreate(session, event)).then(() => batch.write(() => create(session, event))),
     get: (id: string) =>
       run(() => {
         const row = selectSession.get(id);
@@ -449,15 +447,11 @@ function createSessionStore(db: Database.Database): SessionStore {
       expectedCount: number,
       events: readonly NewSessionEvent[],
     ) =>
-      run(() => {
-        checkAppend(message, next, expectedCount, events);
-        return append.immediate(message, next, expectedCount, events);
-      }),
+      run(() => checkAppend(message, next, expectedCount, events)).then(() =>
+        batch.write(() => append(message, next, expectedCount, events)),
+      ),
     close: (next: SessionRecord, event: NewSessionEvent) =>
-      run(() => {
-        checkClose(next, event);
-        return close.immediate(next, event);
-      }),
+      run(() => checkClose(next, event)).then(() => batch.write(() => close(next, event))),
     messages: (sessionId: string) => run(() => selectMessages.all(sessionId).map(toSessionMessage)),
     expired: (now: number, limit: number) =>
       run(() => {
@@ -475,6 +469,8 @@ function createSessionStore(db: Database.Database): SessionStore {
 }
 
 function createStores(db: Database.Database): Stores {
+  // Hot writes from one turn of the event loop share a transaction (sqlite-write-batch.ts).
+  const batch = new WriteBatch(db);
   // Prepared once per connection; each call only binds and steps.
   const upsertAgent = db.prepare<AgentRow>(`
     INSERT INTO agents (id, version, description, definition, serves, created_at, updated_at, deployed_by)
@@ -742,14 +738,16 @@ function createStores(db: Database.Database): Stores {
     replay: {
       // IMMEDIATE takes the write lock before the first read, so two connections to one file can't
       // both find (sender, id) free and both admit it.
-      admit: (request: AdmitRequest) => run(() => admitMessage.immediate(request, admitExpiresAt(request))),
+      admit: (request: AdmitRequest) => batch.write(() => admitMessage(request, admitExpiresAt(request))),
       // Unknown or already done: nothing to store, and nothing the caller could do about it.
       complete: (sender: string, id: string, outcome: unknown) =>
-        run(() => {
-          completeMessage.run(outcomeJson(outcome), sender, id);
-        }),
+        run(() => outcomeJson(outcome)).then((json) =>
+          batch.write(() => {
+            completeMessage.run(json, sender, id);
+          }),
+        ),
       release: (sender: string, id: string) =>
-        run(() => {
+        batch.write(() => {
           releaseMessage.run(sender, id);
         }),
       getMessage: (sender: string, id: string) =>
@@ -777,7 +775,7 @@ function createStores(db: Database.Database): Stores {
         run(() => listRoleAssignmentRows(query).map(toRoleAssignment)),
     },
 
-    sessions: createSessionStore(db),
+    sessions: createSessionStore(db, batch),
 
     ping: () => {
       if (!db.open) return Promise.resolve(false);
@@ -789,7 +787,10 @@ function createStores(db: Database.Database): Stores {
     },
     close: () => {
       // Closing twice is harmless; closing checkpoints the WAL into the main file.
-      if (db.open) db.close();
+      if (db.open) {
+        batch.flush();
+        db.close();
+      }
       return Promise.resolve();
     },
   };
