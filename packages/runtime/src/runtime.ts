@@ -428,9 +428,14 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
         .catch((error: unknown) => logger.warn({ err: error }, "replay prune failed"));
     }, 60_000);
     pruner.unref();
-    // Sessions past their TTL expire when next read, and here in the background.
+    // Sessions past their TTL expire when next read, and here in the background; closed ones are
+    // deleted once sessions.retention_days have passed.
+    const retentionMs = config.sessions.retentionDays * 86_400_000;
     const sweeper = setInterval(() => {
-      sessions.sweep().catch((error: unknown) => logger.warn({ err: error }, "session sweep failed"));
+      sessions
+        .sweep()
+        .then(() => (retentionMs > 0 ? sessions.prune(retentionMs) : 0))
+        .catch((error: unknown) => logger.warn({ err: error }, "session sweep failed"));
     }, config.sessions.sweepIntervalMs);
     sweeper.unref();
     const retention = startAuditRetention(audit, events, config.audit, logger);

@@ -87,6 +87,8 @@ export interface RuntimeConfig {
     readonly maxParticipants: number;
     /** How often OPEN sessions past their TTL are expired (they also expire when next read). */
     readonly sweepIntervalMs: number;
+    /** Closed sessions are deleted this many days after they closed; 0 keeps them forever. */
+    readonly retentionDays: number;
     /** How often watch streams read events other instances stored. */
     readonly watchPollMs: number;
     readonly watchHeartbeatMs: number;
@@ -437,6 +439,7 @@ function resolveConfig(raw: Raw, dataDir: string): RuntimeConfig {
       maxTtlMs: num(raw.sessions, "max_ttl_ms", 86_400_000),
       maxParticipants: num(raw.sessions, "max_participants", 64),
       sweepIntervalMs: num(raw.sessions, "sweep_interval_ms", 5_000),
+      retentionDays: num(raw.sessions, "retention_days", 90),
       watchPollMs: num(raw.sessions, "watch_poll_ms", 250),
       watchHeartbeatMs: num(raw.sessions, "watch_heartbeat_ms", 15_000),
     },

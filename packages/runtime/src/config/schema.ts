@@ -183,6 +183,7 @@ export const CONFIG_SCHEMA = {
         max_ttl_ms: { type: "integer", minimum: 1000, maximum: 2_592_000_000 },
         max_participants: { type: "integer", minimum: 2, maximum: 1000 },
         sweep_interval_ms: { type: "integer", minimum: 100, maximum: 3_600_000 },
+        retention_days: { type: "integer", minimum: 0, maximum: 36_500 },
         watch_poll_ms: { type: "integer", minimum: 10, maximum: 60_000 },
         watch_heartbeat_ms: { type: "integer", minimum: 100, maximum: 600_000 },
       },

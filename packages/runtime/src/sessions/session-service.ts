@@ -407,6 +407,25 @@ export class SessionService {
     return this.#deps.store.events(afterId, limit);
   }
 
+  /**
+   * Retention: deletes closed sessions that closed more than `retentionMs` ago (up to `limit` per
+   * call), with their messages and events, and records how many in the audit log (`sessions_pruned`).
+   */
+  async prune(retentionMs: number, limit = 500): Promise<number> {
+    const closedBefore = this.#now() - retentionMs;
+    const count = await this.#deps.store.prune(closedBefore, limit);
+    if (count > 0) {
+      await this.#deps.events.record({
+        type: "sessions_pruned",
+        actor: "signet",
+        target: "sessions",
+        outcome: "success",
+        metadata: { count, closed_before: iso(closedBefore), retention_ms: retentionMs },
+      });
+    }
+    return count;
+  }
+
   /** The sweeper: expires every OPEN session past its TTL. Returns how many it expired. */
   async sweep(): Promise<number> {
     const due = await this.#deps.store.expired(this.#now(), 100);

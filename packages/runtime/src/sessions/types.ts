@@ -163,6 +163,12 @@ export interface SessionStore {
   expired(now: number, limit: number): Promise<SessionRecord[]>;
   /** Events with id greater than `afterId`, oldest first. */
   events(afterId: number, limit: number): Promise<SessionEventRecord[]>;
+  /**
+   * Retention: deletes up to `limit` closed sessions (RESOLVED, EXPIRED, CANCELLED) that closed before
+   * `closedBefore`, oldest first, with their participants, messages and events, atomically; resolves
+   * to how many were deleted. OPEN sessions are never deleted.
+   */
+  prune(closedBefore: number, limit: number): Promise<number>;
   /** The id of the latest event, or 0 when there is none: where a watch stream "from now" begins. */
   lastEventId(): Promise<number>;
 }

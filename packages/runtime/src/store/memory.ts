@@ -206,6 +206,25 @@ function createSessionStore(run: <T>(work: () => T) => Promise<T>): SessionStore
         return recordEvent(event);
       }),
     messages: (sessionId: string) => run(() => (messages.get(sessionId)?.list ?? []).map(snapshot)),
+    prune: (closedBefore: number, limit: number) =>
+      run(() => {
+        checkNow(closedBefore);
+        checkLimit(limit);
+        const due = [...sessions.values()]
+          .filter((session) => session.status !== "OPEN" && session.closedAt! < closedBefore)
+          .sort((a, b) => a.closedAt! - b.closedAt!)
+          .slice(0, limit);
+        const gone = new Set(due.map((session) => session.id));
+        for (const id of gone) {
+          sessions.delete(id);
+          messages.delete(id);
+        }
+        // Keeps the array sorted by id (a filter preserves order).
+        const kept = events.filter((event) => !gone.has(event.sessionId));
+        events.length = 0;
+        events.push(...kept);
+        return gone.size;
+      }),
     expired: (now: number, limit: number) =>
       run(() => {
         checkNow(now);

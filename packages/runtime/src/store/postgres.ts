@@ -616,6 +616,35 @@ function createSessionStore({ exec, queryRows, transaction }: SessionDatabase): 
           [sessionId],
         )
       ).map(toSessionMessage),
+    prune: async (closedBefore: number, limit: number) => {
+      checkNow(closedBefore);
+      checkLimit(limit);
+      return transaction(async (client) => {
+        // Locks the rows it will delete; a session closed by then never reopens.
+        const { rows } = await exec<{ id: string; participants: string }>(
+          client,
+          `SELECT id, participants FROM sessions WHERE status <> 'OPEN' AND closed_at < $1
+           ORDER BY closed_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED`,
+          [closedBefore, limit],
+        );
+        if (rows.length === 0) return 0;
+        const ids = rows.map((row) => row.id);
+        // JSON columns come back as their text (the pool's type parser).
+        const pairs = rows.flatMap((row) =>
+          (JSON.parse(row.participants) as string[]).map((agent) => [agent, row.id] as const),
+        );
+        await exec(client, "DELETE FROM session_events WHERE session_id = ANY($1::text[])", [ids]);
+        await exec(client, "DELETE FROM session_messages WHERE session_id = ANY($1::text[])", [ids]);
+        await exec(
+          client,
+          `DELETE FROM session_participants
+           WHERE (agent_id, session_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+          [pairs.map(([agent]) => agent), pairs.map(([, id]) => id)],
+        );
+        await exec(client, "DELETE FROM sessions WHERE id = ANY($1::text[])", [ids]);
+        return rows.length;
+      });
+    },
     expired: async (now: number, limit: number) => {
       checkNow(now);
       checkLimit(limit);

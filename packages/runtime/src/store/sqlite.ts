@@ -320,6 +320,26 @@ function createSessionStore(db: Database.Database, batch: WriteBatch): SessionSt
     "SELECT * FROM session_messages WHERE session_id = ? ORDER BY seq",
   );
   // A LIMIT of -1 is no limit. The literal 'OPEN' lets the query use the partial expiry index.
+  const selectPrunable = db.prepare<[number, number], { id: string; participants: string }>(`
+    SELECT id, participants FROM sessions WHERE status <> 'OPEN' AND closed_at < ?
+    ORDER BY closed_at LIMIT ?
+  `);
+  const deleteSessionEvents = db.prepare<[string]>("DELETE FROM session_events WHERE session_id = ?");
+  const deleteSessionMessages = db.prepare<[string]>("DELETE FROM session_messages WHERE session_id = ?");
+  const deleteParticipant = db.prepare<[string, string]>(
+    "DELETE FROM session_participants WHERE agent_id = ? AND session_id = ?",
+  );
+  const deleteSession = db.prepare<[string]>("DELETE FROM sessions WHERE id = ?");
+  const prune = db.transaction((closedBefore: number, limit: number): number => {
+    const due = selectPrunable.all(closedBefore, limit);
+    for (const { id, participants } of due) {
+      deleteSessionEvents.run(id);
+      deleteSessionMessages.run(id);
+      for (const agent of JSON.parse(participants) as string[]) deleteParticipant.run(agent, id);
+      deleteSession.run(id);
+    }
+    return due.length;
+  });
   const selectExpired = db.prepare<[number, number], SessionRow>(`
     SELECT ${SESSION_COLUMNS} FROM sessions WHERE status = 'OPEN' AND expires_at <= ?
     ORDER BY expires_at, rowid LIMIT ?
@@ -453,6 +473,11 @@ function createSessionStore(db: Database.Database, batch: WriteBatch): SessionSt
     close: (next: SessionRecord, event: NewSessionEvent) =>
       run(() => checkClose(next, event)).then(() => batch.write(() => close(next, event))),
     messages: (sessionId: string) => run(() => selectMessages.all(sessionId).map(toSessionMessage)),
+    prune: (closedBefore: number, limit: number) =>
+      run(() => {
+        checkNow(closedBefore);
+        checkLimit(limit);
+      }).then(() => batch.write(() => prune(closedBefore, limit))),
     expired: (now: number, limit: number) =>
       run(() => {
         checkNow(now);

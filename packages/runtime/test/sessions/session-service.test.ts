@@ -99,4 +99,34 @@ describe("SessionService", () => {
     expect(await codeOf(service.accept(verified("bob", id, "approve", {})))).toBe("SESSION_NOT_OPEN");
     expect(await codeOf(service.accept(verified("alice", id, "approve", {})))).toBe("SESSION_NOT_OPEN");
   });
+
+  it("prunes closed sessions past retention, audits it, and never touches an open one", async () => {
+    const stores = createMemoryStores();
+    const events = new ScriptedRecorder();
+    let now = Date.now();
+    const service = new SessionService({
+      store: stores.sessions,
+      events,
+      runtimeKey,
+      isAgent: (id) => id === "alice" || id === "bob",
+      now: () => now,
+    });
+    const closed = randomUUID();
+    const open = randomUUID();
+    await service.start(verified("alice", closed, "start", { mode: "task", participants: ["bob"] }));
+    await service.start(
+      verified("alice", open, "start", { mode: "task", participants: ["bob"], ttl_ms: 86_400_000 }),
+    );
+    await service.cancel(closed, "alice", { operator: false });
+    const retention = 3_600_000; // an hour: the open session (a day of TTL) is still open
+    now += retention - 1;
+    expect(await service.prune(retention)).toBe(0);
+    now += 2;
+    expect(await service.prune(retention)).toBe(1);
+    expect(await service.get(closed)).toBeUndefined();
+    expect((await service.get(open))?.status).toBe("OPEN");
+    const pruned = events.recorded.filter((event) => event.type === "sessions_pruned");
+    expect(pruned).toHaveLength(1);
+    expect(pruned[0]!.metadata).toMatchObject({ count: 1, retention_ms: retention });
+  });
 });

@@ -534,6 +534,53 @@ export function runSessionStoreContract(
       });
     });
 
+    describe("prune", () => {
+      it("deletes closed sessions that closed before the cutoff, oldest first, with all they held", async () => {
+        const open = session({ id: sid("open"), participants: ["alice", "bob"] });
+        const old = session({ id: sid("old"), participants: ["alice", "bob"] });
+        const older = session({ id: sid("older"), participants: ["alice", "carol"] });
+        const recent = session({ id: sid("recent"), participants: ["alice", "bob"] });
+        for (const record of [open, old, older, recent]) await sessions.create(record, created(record));
+        await acceptNext(old.id);
+        await acceptNext(old.id, {}, resolution(5_000));
+        await sessions.close(
+          { ...older, status: "EXPIRED", closedAt: 4_000 },
+          { sessionId: older.id, type: "EXPIRED", at: 4_000, data: {} },
+        );
+        await sessions.close(
+          { ...recent, status: "CANCELLED", closedAt: 9_000 },
+          { sessionId: recent.id, type: "CANCELLED", at: 9_000, data: {} },
+        );
+
+        // One at a time: the one closed longest ago goes first.
+        expect(await sessions.prune(6_000, 1)).toBe(1);
+        expect(await sessions.get(older.id)).toBeUndefined();
+        expect(await sessions.get(old.id)).toBeDefined();
+        expect(await sessions.prune(6_000, 10)).toBe(1);
+        expect(await sessions.prune(6_000, 10)).toBe(0);
+
+        for (const gone of [old.id, older.id]) {
+          expect(await sessions.get(gone)).toBeUndefined();
+          expect(await sessions.messages(gone)).toEqual([]);
+        }
+        const left = await sessions.events(0, 1000);
+        expect(new Set(left.map((event) => event.sessionId))).toEqual(new Set([open.id, recent.id]));
+        expect((await sessions.list({ participant: "carol" })).map((s) => s.id)).toEqual([]);
+        expect((await sessions.list({ participant: "bob" })).map((s) => s.id)).toEqual([open.id, recent.id]);
+        // An OPEN session is never pruned, however old.
+        expect(await sessions.prune(Number.MAX_SAFE_INTEGER, 10)).toBe(1);
+        expect((await sessions.list()).map((s) => s.id)).toEqual([open.id]);
+        // A pruned id is free again.
+        await sessions.create(old, created(old));
+        expect((await sessions.get(old.id))?.messageCount).toBe(0);
+      });
+
+      it("refuses a cutoff or limit that is not a non-negative integer", async () => {
+        await expectCode(sessions.prune(Number.NaN, 10), "INVALID_REQUEST");
+        await expectCode(sessions.prune(1_000, -1), "INVALID_REQUEST");
+      });
+    });
+
     describe("events", () => {
       /** Appends to three sessions in turn, so their events interleave. */
       const interleave = async (): Promise<SessionEventRecord[]> => {

@@ -153,6 +153,8 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE INDEX sessions_by_mode ON sessions (mode, created_at, seq);
       -- expired(now): the OPEN sessions soonest due; closed ones leave the index.
       CREATE INDEX sessions_open_by_expiry ON sessions (expires_at, seq) WHERE status = 'OPEN';
+      -- prune(closedBefore): the closed sessions that closed longest ago.
+      CREATE INDEX sessions_closed_by_time ON sessions (closed_at, seq) WHERE status <> 'OPEN';
 
       -- list({ participant }): which sessions an agent is in.
       CREATE TABLE session_participants (
@@ -186,6 +188,8 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
         at         bigint NOT NULL,
         data       json NOT NULL CHECK (json_typeof(data) = 'object')
       );
+      -- prune(): a pruned session's events.
+      CREATE INDEX session_events_by_session ON session_events (session_id);
     `,
   },
 ];

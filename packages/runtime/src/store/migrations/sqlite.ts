@@ -186,6 +186,8 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       CREATE INDEX sessions_by_mode ON sessions (mode, created_at);
       -- expired(now): the OPEN sessions soonest due; closed ones leave the index.
       CREATE INDEX sessions_open_by_expiry ON sessions (expires_at) WHERE status = 'OPEN';
+      -- prune(closedBefore): the closed sessions that closed longest ago.
+      CREATE INDEX sessions_closed_by_time ON sessions (closed_at) WHERE status <> 'OPEN';
 
       -- list({ participant }): which sessions an agent is in. WITHOUT ROWID: the key is the table.
       CREATE TABLE session_participants (
@@ -221,6 +223,8 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
         at         INTEGER NOT NULL,
         data       TEXT NOT NULL CHECK (json_valid(data) AND json_type(data) = 'object')
       ) STRICT;
+      -- prune(): a pruned session's events.
+      CREATE INDEX session_events_by_session ON session_events (session_id);
     `,
   },
 ];
