@@ -289,6 +289,10 @@ export class SessionService {
         config: session.config,
       };
       const now = this.#now();
+      // Read just before its expiry, accepted just after: still too late (the sweeper closes it).
+      if (now >= session.expiresAt) {
+        throw new SignetError("SESSION_NOT_OPEN", "The session is expired", { reason: "expired" });
+      }
       const step = machine.apply(session.modeState, { sender: envelope.from, kind, body, at: now }, context);
       const seq = session.messageCount;
       const resolved = step.outcome !== undefined;

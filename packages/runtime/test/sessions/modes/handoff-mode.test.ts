@@ -15,6 +15,7 @@ import {
   play,
   start,
   step,
+  wireJson,
 } from "./mode-harness.js";
 
 const context = modeContext();
@@ -148,7 +149,7 @@ describe("handoff mode: properties", () => {
   const bodies = {
     offer: fc.record({
       to: fc.constantFrom("alice", "bob", "carol", "mallory"),
-      context: fc.dictionary(fc.constantFrom("ticket", "notes"), fc.jsonValue({ maxDepth: 2 }), {
+      context: fc.dictionary(fc.constantFrom("ticket", "notes"), wireJson({ maxDepth: 2 }), {
         maxKeys: 2,
         noNullPrototype: true,
       }),

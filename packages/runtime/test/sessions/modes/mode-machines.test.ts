@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MODE_MACHINES, modeMachine } from "../../../src/sessions/modes/index.js";
 import { type ModeContext, SESSION_MODES, type SessionMode } from "../../../src/sessions/types.js";
-import { deepFreeze, msg, refusal } from "./mode-harness.js";
+import { deepFreeze, msg, refusal, wireJson } from "./mode-harness.js";
 
 const VERBS: Record<SessionMode, readonly string[]> = {
   decision: ["propose", "evaluate", "object", "vote", "commit"],
@@ -96,7 +96,7 @@ describe("MODE_MACHINES", () => {
         fc.property(
           fc.constantFrom("alice", "bob", "carol"),
           kinds,
-          fc.jsonValue({ maxDepth: 3 }),
+          wireJson({ maxDepth: 3 }),
           (sender, kind, body) => {
             try {
               machine.apply(state, deepFreeze(msg(sender, kind, body as Record<string, unknown>)), ctx);

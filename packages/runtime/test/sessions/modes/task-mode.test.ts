@@ -16,6 +16,7 @@ import {
   play,
   start,
   step,
+  wireJson,
 } from "./mode-harness.js";
 
 const context = modeContext();
@@ -189,7 +190,7 @@ describe("task mode: properties", () => {
       percent: fc.double({ min: 0, max: 100, noNaN: true }),
       note: fc.constant("Working"),
     }),
-    complete: fc.record({ result: fc.jsonValue({ maxDepth: 2 }) }),
+    complete: fc.record({ result: wireJson({ maxDepth: 2 }) }),
     fail: fc.record({ reason: fc.constant("Blocked") }),
   };
   const reasons = [
