@@ -155,6 +155,33 @@ export abstract class CoordinationSession {
   }
 
   /**
+   * The runtime-signed commitment of a RESOLVED session, as `GET /v1/sessions/:id` serves it; undefined
+   * while the session is open, or when it expired or was cancelled. With a pinned `runtimePublicKey`
+   * it is checked before it is returned: the signature, and that it covers exactly the session's
+   * accepted messages (fetched for the check).
+   *
+   * Example: `const commitment = await new DecisionSession(client, { id }).commitment();`
+   */
+  async commitment(options: CallBudget = {}): Promise<SessionCommitment | undefined> {
+    const answer = readMessageAnswer(await this.#read(`v1/sessions/${this.id}`, options));
+    if (answer.session.id !== this.id) return badResponse();
+    const { commitment } = answer;
+    if (commitment === undefined) return undefined;
+    if (this.#client.runtimeKey !== undefined) {
+      const startHash = answer.session.start_hash;
+      const messages = startHash === undefined ? undefined : await this.messages(options);
+      verifySessionCommitment(commitment, this.#client.runtimeKey, {
+        session: this.id,
+        historyHash: answer.session.history_hash,
+        ...(startHash === undefined || messages === undefined
+          ? {}
+          : { history: { startHash, envelopeHashes: messages.map((message) => message.envelope_hash) } }),
+      });
+    }
+    return commitment;
+  }
+
+  /**
    * The accepted messages in order (`GET /v1/sessions/:id/messages`), to trace the outcome back to who
    * said what.
    *

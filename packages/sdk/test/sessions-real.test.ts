@@ -151,6 +151,12 @@ describe("a decision session through the SDK, against a real runtime", () => {
     expect([...ids].sort((a, b) => a - b)).toEqual(ids);
     expect(watcher.lastEventId).toBe(ids.at(-1));
 
+    // Anyone in the session can fetch the commitment later; it is the very document the commit got.
+    expect(await carol.commitment()).toEqual(commitment);
+    expect(
+      await new DecisionSession(client("mallory"), { id: session.id }).commitment().catch((e: unknown) => e),
+    ).toBeInstanceOf(SessionNotFoundError);
+
     // Resolved: nothing more is accepted.
     expect(await bob.vote("p1", "reject").catch((error: unknown) => error)).toBeInstanceOf(
       SessionNotOpenError,
@@ -244,7 +250,9 @@ describe("a decision session through the SDK, against a real runtime", () => {
       .start({ participants: ["alice"] })
       .catch((error: unknown) => error);
     expect(again).toBeInstanceOf(SessionAlreadyExistsError);
+    expect(await session.commitment()).toBeUndefined();
     const cancelled = await session.cancel("not needed");
     expect(cancelled.session.status).toBe("CANCELLED");
+    expect(await session.commitment()).toBeUndefined();
   });
 });
