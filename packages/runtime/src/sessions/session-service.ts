@@ -373,7 +373,13 @@ export class SessionService {
       at: now,
       data: { by, ...(options.reason === undefined ? {} : { reason: options.reason }) },
     });
-    if (event === undefined) throw new SignetError("SESSION_NOT_OPEN", undefined, { reason: "closed" });
+    if (event === undefined) {
+      // Closed by another instance between the read and the close: say how it ended.
+      const now = await this.#deps.store.get(id);
+      throw new SignetError("SESSION_NOT_OPEN", undefined, {
+        reason: now === undefined ? "closed" : now.status.toLowerCase(),
+      });
+    }
     this.#emit([event]);
     // Read back: another instance may have accepted a message between the read and the close.
     const session = (await this.#deps.store.get(id)) ?? next;

@@ -149,7 +149,9 @@ export function appendRefusal(
 ): SignetError {
   if (stored === undefined) return new SignetError("SESSION_NOT_FOUND", `No session ${sessionId}`);
   if (stored.status !== "OPEN") {
-    return new SignetError("SESSION_NOT_OPEN", `Session ${sessionId} is ${stored.status}`);
+    return new SignetError("SESSION_NOT_OPEN", `Session ${sessionId} is ${stored.status}`, {
+      reason: stored.status.toLowerCase(),
+    });
   }
   return new SignetError(
     "UNAVAILABLE",
