@@ -61,25 +61,45 @@ function responseError(text: string): Error {
   return new Error(`${error.code}: ${error.message}`);
 }
 
+/** Where the runtime is and how the CLI proves itself to it, from the options and the environment. */
+export interface AdminConnection {
+  readonly url: URL;
+  /** The API key from `SIGNET_API_KEY`. */
+  readonly apiKey: string;
+  /** The CA certificate that verifies an https runtime; undefined: the system roots. */
+  readonly ca: Buffer | undefined;
+}
+
 /**
- * A client that talks to the runtime over HTTPS with the admin key in `SIGNET_API_KEY` (never a
- * command-line argument, which other users of the machine could read from the process list).
+ * Resolves the runtime URL (`--url`, `SIGNET_URL`, or the default), the API key (`SIGNET_API_KEY`) and
+ * the CA (`--ca`, `SIGNET_CA_PATH`, or `DATA_DIR/certs/ca.crt` when it exists). Throws when the key is
+ * missing or the URL is neither https nor http.
+ *
+ * Example: `const { url, apiKey, ca } = resolveAdminConnection({ dataDir: ".signet" })`.
  */
-export function createAdminClient(options: ClientOptions): AdminClient {
+export function resolveAdminConnection(options: ClientOptions): AdminConnection {
   const env = options.env ?? process.env;
   const url = new URL(options.url ?? env.SIGNET_URL ?? DEFAULT_URL);
   const apiKey = env.SIGNET_API_KEY;
   if (apiKey === undefined || apiKey === "") {
     throw new Error("SIGNET_API_KEY is not set: export the admin API key printed by `signet init`");
   }
+  if (url.protocol === "http:") return { url, apiKey, ca: undefined };
+  if (url.protocol !== "https:") throw new Error(`Unsupported URL ${url.href}`);
   const caPath = options.caPath ?? env.SIGNET_CA_PATH ?? join(resolve(options.dataDir), "certs", "ca.crt");
-  let dispatcher: Agent | undefined;
-  if (url.protocol === "https:") {
-    const ca = existsSync(caPath) ? readFileSync(caPath) : undefined;
-    dispatcher = new Agent({ connect: { ...(ca === undefined ? {} : { ca }), minVersion: "TLSv1.2" } });
-  } else if (url.protocol !== "http:") {
-    throw new Error(`Unsupported URL ${url.href}`);
-  }
+  return { url, apiKey, ca: existsSync(caPath) ? readFileSync(caPath) : undefined };
+}
+
+/**
+ * A client that talks to the runtime over HTTPS with the admin key in `SIGNET_API_KEY` (never a
+ * command-line argument, which other users of the machine could read from the process list).
+ */
+export function createAdminClient(options: ClientOptions): AdminClient {
+  const { url, apiKey, ca } = resolveAdminConnection(options);
+  const dispatcher =
+    url.protocol === "https:"
+      ? new Agent({ connect: { ...(ca === undefined ? {} : { ca }), minVersion: "TLSv1.2" } })
+      : undefined;
   return {
     async call<T>(method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<T> {
       const response = await request(new URL(path, url), {

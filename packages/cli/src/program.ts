@@ -7,6 +7,7 @@ import { registerKeysCommands } from "./commands/keys.js";
 import { registerPolicyCommands } from "./commands/policy.js";
 import { registerRemoteCommands } from "./commands/remote.js";
 import { registerServeCommand } from "./commands/serve.js";
+import { registerSessionsCommands } from "./commands/sessions.js";
 
 /** Builds the `signet` program. Example: `await buildProgram().parseAsync(process.argv)`. */
 export function buildProgram(): Command {
@@ -20,5 +21,6 @@ export function buildProgram(): Command {
   registerRemoteCommands(program);
   registerPolicyCommands(program);
   registerAuditCommands(program);
+  registerSessionsCommands(program);
   return program;
 }

@@ -4,7 +4,7 @@
 import { createReadStream, existsSync, readFileSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
 import { extname, join, resolve } from "node:path";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
 import {
   AUDIT_OUTCOMES,
   type AuditAnchor,
@@ -25,38 +25,20 @@ import {
   verifyInclusionInCheckpoint,
   verifyRuntimeKeyChain,
 } from "@signet/protocol";
-import { type AdminClient, createAdminClient } from "../client.js";
-import { type RemoteOptions, print, withRemoteOptions } from "./remote.js";
-
-async function withClient<T>(options: RemoteOptions, run: (client: AdminClient) => Promise<T>): Promise<T> {
-  const client = createAdminClient({
-    dataDir: options.dataDir,
-    ...(options.url === undefined ? {} : { url: options.url }),
-    ...(options.ca === undefined ? {} : { caPath: options.ca }),
-  });
-  try {
-    return await run(client);
-  } finally {
-    await client.close();
-  }
-}
-
-function nonNegativeInteger(value: string): number {
-  if (!/^[0-9]{1,15}$/.test(value)) throw new InvalidArgumentError("a non-negative integer");
-  return Number(value);
-}
-
-function positiveInteger(value: string): number {
-  const number = nonNegativeInteger(value);
-  if (number < 1) throw new InvalidArgumentError("a positive integer");
-  return number;
-}
+import {
+  type RemoteOptions,
+  nonNegativeInteger,
+  positiveInteger,
+  print,
+  withAdminClient,
+  withRemoteOptions,
+} from "./remote.js";
 
 // ---------------------------------------------------------------------------------------------------
 // Keys
 
 /** The default runtime public key: what `signet init` wrote. */
-function defaultKeyPath(dataDir: string): string {
+export function defaultRuntimeKeyPath(dataDir: string): string {
   return join(resolve(dataDir), "keys", "runtime.pub");
 }
 
@@ -80,7 +62,7 @@ export function readRuntimePublicKey(file: string): Ed25519PublicKey {
 }
 
 function runtimeKey(options: { readonly key?: string; readonly dataDir: string }): Ed25519PublicKey {
-  const file = options.key ?? defaultKeyPath(options.dataDir);
+  const file = options.key ?? defaultRuntimeKeyPath(options.dataDir);
   if (options.key === undefined && !existsSync(file)) {
     throw new Error(
       `No --key given and ${file} does not exist: pass the runtime's public key with --key FILE`,
@@ -476,7 +458,7 @@ export function registerAuditCommands(program: Command): void {
         ["order", options.order],
       ];
       for (const [name, value] of filters) if (value !== undefined) params.set(name, String(value));
-      const page = await withClient(options, (client) =>
+      const page = await withAdminClient(options, (client) =>
         client.call<WireQuery>("GET", `/v1/audit?${params.toString()}`),
       );
       print(options, page.entries, () =>
@@ -519,7 +501,7 @@ export function registerAuditCommands(program: Command): void {
       let treeSize: number | undefined;
       let bytes: number;
       try {
-        ({ bytes } = await withClient(options, (client) =>
+        ({ bytes } = await withAdminClient(options, (client) =>
           client.download(`/v1/audit/export?${params.toString()}`, file, {
             overwrite: options.force,
             onResponse: (headers) => {
@@ -572,7 +554,7 @@ export function registerAuditCommands(program: Command): void {
           "--key and --format go with --file (the runtime verifies its own log with its own key)",
         );
       }
-      const { report } = await withClient(options, (client) =>
+      const { report } = await withAdminClient(options, (client) =>
         client.call<{ report: AuditVerifyReport }>("POST", "/v1/audit/verify"),
       );
       printReport(options, report, "the runtime's audit log");
@@ -635,7 +617,7 @@ export function registerAuditCommands(program: Command): void {
       .command("checkpoints")
       .description("List the signed checkpoints of the audit log and the runtime's keys"),
   ).action(async (options: RemoteOptions) => {
-    const listed = await withClient(options, (client) =>
+    const listed = await withAdminClient(options, (client) =>
       client.call<WireCheckpoints>("GET", "/v1/audit/checkpoints"),
     );
     print(options, listed, () => {
@@ -661,7 +643,7 @@ async function proveInclusion(
 ): Promise<void> {
   const params = new URLSearchParams({ seq: String(seq) });
   if (options.treeSize !== undefined) params.set("tree_size", String(options.treeSize));
-  const { served, entry, keys } = await withClient(options, async (client) => {
+  const { served, entry, keys } = await withAdminClient(options, async (client) => {
     const served = await client.call<WireInclusion>("GET", `/v1/audit/proofs/inclusion?${params.toString()}`);
     const { entry } = await client.call<{ entry: AuditEntry }>("GET", `/v1/audit/entries/${seq}`);
     const { keys } = await client.call<WireCheckpoints>(
@@ -722,7 +704,7 @@ async function proveConsistency(
   key: Ed25519PublicKey,
 ): Promise<void> {
   if (first > second) throw new Error("--first must not be larger than --second");
-  const { listed, proof } = await withClient(options, async (client) => {
+  const { listed, proof } = await withAdminClient(options, async (client) => {
     const listed = await client.call<WireCheckpoints>(
       "GET",
       `/v1/audit/checkpoints?${new URLSearchParams({ from_size: String(first) }).toString()}`,

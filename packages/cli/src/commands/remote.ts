@@ -1,7 +1,7 @@
 // `signet agent ...` and `signet auth ...`: talk to a running runtime over HTTPS with an admin key.
 import { readFileSync } from "node:fs";
-import type { Command } from "commander";
-import { createAdminClient } from "../client.js";
+import { type Command, InvalidArgumentError } from "commander";
+import { type AdminClient, type ClientOptions, createAdminClient } from "../client.js";
 import { DEFAULT_DATA_DIR } from "./init.js";
 
 export interface RemoteOptions {
@@ -24,25 +24,55 @@ export function withRemoteOptions(command: Command): Command {
     .option("--json", "machine-readable output", false);
 }
 
-async function remote<T>(
-  options: RemoteOptions,
-  run: (call: <R>(method: "GET" | "POST", path: string, body?: unknown) => Promise<R>) => Promise<T>,
-): Promise<T> {
-  const client = createAdminClient({
+/** The client settings the remote options name (the rest comes from the environment). */
+export function adminClientOptions(options: RemoteOptions): ClientOptions {
+  return {
     dataDir: options.dataDir,
     ...(options.url === undefined ? {} : { url: options.url }),
     ...(options.ca === undefined ? {} : { caPath: options.ca }),
-  });
+  };
+}
+
+/**
+ * Runs `run` with an admin client for the remote options, closing it afterwards.
+ *
+ * Example: `await withAdminClient(options, (client) => client.call("GET", "/v1/agents"))`.
+ */
+export async function withAdminClient<T>(
+  options: RemoteOptions,
+  run: (client: AdminClient) => Promise<T>,
+): Promise<T> {
+  const client = createAdminClient(adminClientOptions(options));
   try {
-    return await run((method, path, body) => client.call(method, path, body));
+    return await run(client);
   } finally {
     await client.close();
   }
 }
 
+async function remote<T>(
+  options: RemoteOptions,
+  run: (call: <R>(method: "GET" | "POST", path: string, body?: unknown) => Promise<R>) => Promise<T>,
+): Promise<T> {
+  return withAdminClient(options, (client) => run((method, path, body) => client.call(method, path, body)));
+}
+
 /** JSON with `--json`, the human form otherwise. */
 export function print(options: { readonly json: boolean }, value: unknown, human: () => string): void {
   process.stdout.write(options.json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+}
+
+/** Parses a non-negative integer option (up to 15 digits). */
+export function nonNegativeInteger(value: string): number {
+  if (!/^[0-9]{1,15}$/.test(value)) throw new InvalidArgumentError("a non-negative integer");
+  return Number(value);
+}
+
+/** Parses a positive integer option. */
+export function positiveInteger(value: string): number {
+  const number = nonNegativeInteger(value);
+  if (number < 1) throw new InvalidArgumentError("a positive integer");
+  return number;
 }
 
 /** Parses `30d`, `12h`, `15m`, `45s` or plain milliseconds. */
