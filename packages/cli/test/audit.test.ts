@@ -9,9 +9,9 @@ import { type Runtime, createApiKey, createLogger, createRuntime, loadConfig } f
 import { Agent, AuthConfig, PermissionDeniedError, SignetClient } from "@signet/sdk";
 import { Agent as HttpsAgent, request } from "undici";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { type CliRun, runSignet } from "./helpers/run-in-process.js";
 import { runDemo } from "../src/commands/demo.js";
 import { initDataDir } from "../src/commands/init.js";
-import { buildProgram } from "../src/program.js";
 
 const dir = mkdtempSync(join(tmpdir(), "signet-cli-audit-"));
 const dataDir = join(dir, "data");
@@ -111,30 +111,8 @@ afterEach(() => {
 });
 
 /** Runs `signet ARGS --data-dir DATA_DIR` in process as the admin; resolves to its output and exit code. */
-async function signet(args: string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
-  vi.stubEnv("SIGNET_URL", url);
-  vi.stubEnv("SIGNET_API_KEY", adminKey);
-  let stdout = "";
-  let stderr = "";
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
-    stdout += chunk.toString();
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  });
-  try {
-    process.exitCode = undefined;
-    await buildProgram()
-      .exitOverride()
-      .parseAsync([...args, "--data-dir", dataDir], { from: "user" });
-    return { stdout, stderr, exitCode: Number(process.exitCode ?? 0) };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
+async function signet(args: string[]): Promise<CliRun> {
+  return runSignet(args, { url, apiKey: adminKey, dataDir });
 }
 
 async function query(args: string[]): Promise<AuditEntry[]> {

@@ -11,8 +11,8 @@ import { Ed25519PrivateKey } from "@signet/protocol";
 import { type Runtime, createApiKey, createLogger, createRuntime, loadConfig } from "@signet/runtime";
 import { AuthConfig, DecisionSession, SignetClient } from "@signet/sdk";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { type CliRun, runSignet } from "./helpers/run-in-process.js";
 import { initDataDir } from "../src/commands/init.js";
-import { buildProgram } from "../src/program.js";
 
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL("../bin/signet.js", import.meta.url));
@@ -106,33 +106,8 @@ afterEach(() => {
 });
 
 /** Runs `signet ARGS --data-dir DATA_DIR` in process with `apiKey`; resolves to its output and exit code. */
-async function signet(
-  args: string[],
-  apiKey = adminKey,
-): Promise<{ stdout: string; stderr: string; exitCode: number }> {
-  vi.stubEnv("SIGNET_URL", url);
-  vi.stubEnv("SIGNET_API_KEY", apiKey);
-  let stdout = "";
-  let stderr = "";
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
-    stdout += chunk.toString();
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  });
-  try {
-    process.exitCode = undefined;
-    await buildProgram()
-      .exitOverride()
-      .parseAsync([...args, "--data-dir", dataDir], { from: "user" });
-    return { stdout, stderr, exitCode: Number(process.exitCode ?? 0) };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
+async function signet(args: string[], apiKey = adminKey): Promise<CliRun> {
+  return runSignet(args, { url, apiKey, dataDir });
 }
 
 /** The environment of a child `signet`: the runtime's URL and `apiKey`, no other SIGNET_* variables. */
