@@ -217,7 +217,14 @@ describe("signet sessions list", () => {
     expect(byBob.length).toBeGreaterThanOrEqual(2);
     const limited = await signet(["sessions", "list", "--limit", "1"]);
     expect(limited.stdout.trimEnd().split("\n")).toHaveLength(2);
-    expect(limited.stderr).toBe("(1 shown; more may match: raise --limit or narrow the filters)\n");
+    const first = (/--after (\S+)\)/.exec(limited.stderr) ?? [])[1];
+    expect(first).toBeDefined();
+    // The next page starts after it.
+    const second = JSON.parse(
+      (await signet(["sessions", "list", "--limit", "1", "--after", first!, "--json"])).stdout,
+    ) as { id: string }[];
+    expect(second).toHaveLength(1);
+    expect(second[0]!.id).not.toBe(first);
     expect((await signet(["sessions", "list", "--mode", "quorum"])).stdout).toBe("no sessions match\n");
   });
 });

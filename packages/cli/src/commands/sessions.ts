@@ -326,6 +326,7 @@ export function registerSessionsCommands(program: Command): void {
       .addOption(new Option("--status <status>", "only sessions in this state").choices(SESSION_STATUSES))
       .addOption(new Option("--mode <mode>", "only sessions of this mode").choices(SESSION_MODES))
       .option("--participant <agent>", "only sessions this agent takes part in")
+      .option("--after <id>", "only sessions listed after this one (the next page)")
       .option(
         "--limit <n>",
         `at most this many sessions (1..1000, default ${DEFAULT_LIST_LIMIT})`,
@@ -333,25 +334,33 @@ export function registerSessionsCommands(program: Command): void {
       ),
   ).action(
     async (
-      options: RemoteOptions & { status?: string; mode?: string; participant?: string; limit?: number },
+      options: RemoteOptions & {
+        status?: string;
+        mode?: string;
+        participant?: string;
+        after?: string;
+        limit?: number;
+      },
     ) => {
       const params = new URLSearchParams();
       const filters: [string, string | number | undefined][] = [
         ["status", options.status],
         ["mode", options.mode],
         ["participant", options.participant],
+        ["after", options.after],
         ["limit", options.limit],
       ];
       for (const [name, value] of filters) if (value !== undefined) params.set(name, String(value));
       const query = params.toString();
-      const { sessions: found } = await withAdminClient(options, (client) =>
-        client.call<{ sessions: SessionView[] }>("GET", `/v1/sessions${query === "" ? "" : `?${query}`}`),
+      const { sessions: found, next } = await withAdminClient(options, (client) =>
+        client.call<{ sessions: SessionView[]; next?: string }>(
+          "GET",
+          `/v1/sessions${query === "" ? "" : `?${query}`}`,
+        ),
       );
       print(options, found, () => (found.length === 0 ? "no sessions match" : sessionTable(found)));
-      if (!options.json && found.length === (options.limit ?? DEFAULT_LIST_LIMIT)) {
-        process.stderr.write(
-          `(${found.length} shown; more may match: raise --limit or narrow the filters)\n`,
-        );
+      if (!options.json && next !== undefined) {
+        process.stderr.write(`(${found.length} shown; more may match: the next page is --after ${next})\n`);
       }
     },
   );

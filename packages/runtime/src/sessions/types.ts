@@ -127,6 +127,11 @@ export interface SessionQuery {
   readonly mode?: SessionMode;
   /** Only sessions this agent participates in. */
   readonly participant?: string;
+  /**
+   * Paging: only sessions listed after this one (its id) in the same order. A session that does not
+   * exist (never did, or was pruned) is refused with INVALID_REQUEST, reason `after`.
+   */
+  readonly after?: string;
   readonly limit?: number;
 }
 

@@ -18,6 +18,7 @@ import {
   checkNow,
   duplicateMessage,
   sessionExists,
+  unknownCursor,
 } from "./session-checks.js";
 import type {
   AdmitOutcome,
@@ -151,7 +152,18 @@ function createSessionStore(run: <T>(work: () => T) => Promise<T>): SessionStore
             (mode === undefined || session.mode === mode) &&
             (participant === undefined || session.participants.includes(participant)),
         );
-        return page(byCreation(found), query.limit);
+        const ordered = byCreation(found);
+        if (query.after === undefined) return page(ordered, query.limit);
+        const cursor = sessions.get(query.after);
+        if (cursor === undefined) throw unknownCursor();
+        // Everything listed after the cursor in the full order (insertion order breaks ties).
+        const all = byCreation([...sessions.values()]);
+        const position = all.indexOf(cursor);
+        const later = new Set(all.slice(position + 1));
+        return page(
+          ordered.filter((session) => later.has(session)),
+          query.limit,
+        );
       }),
     append: (
       message: SessionMessageRecord,

@@ -27,6 +27,7 @@ import {
   duplicateMessage,
   jsonText,
   sessionExists,
+  unknownCursor,
 } from "./session-checks.js";
 import {
   SESSION_COLUMNS,
@@ -458,6 +459,12 @@ function createSessionStore({ exec, queryRows, transaction }: SessionDatabase): 
       params.push(mode);
       where.push(`s.mode = $${params.length}`);
     }
+    if (query.after !== undefined) {
+      params.push(query.after);
+      where.push(
+        `(s.created_at, s.seq) > (SELECT created_at, seq FROM sessions WHERE id = $${params.length})`,
+      );
+    }
     // LIMIT NULL is no limit.
     params.push(query.limit ?? null);
     return queryRows<SessionRow>(
@@ -516,6 +523,10 @@ function createSessionStore({ exec, queryRows, transaction }: SessionDatabase): 
     },
     list: async (query: SessionQuery = {}) => {
       checkLimit(query.limit);
+      if (query.after !== undefined) {
+        const found = await queryRows("SELECT 1 FROM sessions WHERE id = $1", [query.after]);
+        if (found.length === 0) throw unknownCursor();
+      }
       return (await listRows(query)).map(toSession);
     },
     append: async (

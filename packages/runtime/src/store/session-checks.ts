@@ -142,6 +142,11 @@ export function checkNow(now: number): void {
 }
 
 /** The refusal of an append whose session was missing, not OPEN, or no longer at `expectedCount`. */
+/** The refusal of a paging cursor naming no session. */
+export function unknownCursor(): SignetError {
+  return new SignetError("INVALID_REQUEST", "after: no such session to list after", { reason: "after" });
+}
+
 export function appendRefusal(
   sessionId: string,
   stored: { readonly status: SessionStatus; readonly messageCount: number } | undefined,

@@ -27,6 +27,7 @@ import {
   duplicateMessage,
   jsonText,
   sessionExists,
+  unknownCursor,
 } from "./session-checks.js";
 import {
   SESSION_COLUMNS,
@@ -369,6 +370,12 @@ function createSessionStore(db: Database.Database, batch: WriteBatch): SessionSt
       where.push("sessions.mode = ?");
       params.push(mode);
     }
+    if (query.after !== undefined) {
+      where.push(
+        "(sessions.created_at, sessions.rowid) > (SELECT created_at, rowid FROM sessions WHERE id = ?)",
+      );
+      params.push(query.after);
+    }
     const columns = SESSION_COLUMNS.split(", ")
       .map((column) => `sessions.${column}`)
       .join(", ");
@@ -459,6 +466,7 @@ function createSessionStore(db: Database.Database, batch: WriteBatch): SessionSt
     list: (query: SessionQuery = {}) =>
       run(() => {
         checkLimit(query.limit);
+        if (query.after !== undefined && selectSession.get(query.after) === undefined) throw unknownCursor();
         return listRows(query).map(toSession);
       }),
     append: (

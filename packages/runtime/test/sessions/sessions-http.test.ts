@@ -454,6 +454,30 @@ describe("reading sessions", () => {
     expect((all.body.sessions as { id: string }[]).some((s) => s.id === id)).toBe(true);
     const bad = await call(fx, "GET", "/v1/sessions?status=open", { headers: admin() });
     expect(bad.status).toBe(400);
+
+    // Paging: `next` names the last session of a full page; following it walks the whole list.
+    const everything = (await call(fx, "GET", "/v1/sessions?limit=1000", { headers: admin() })).body
+      .sessions as { id: string }[];
+    const walked: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 1000; page++) {
+      const response = await call(
+        fx,
+        "GET",
+        `/v1/sessions?limit=3${cursor === undefined ? "" : `&after=${cursor}`}`,
+        {
+          headers: admin(),
+        },
+      );
+      expect(response.status).toBe(200);
+      walked.push(...(response.body.sessions as { id: string }[]).map((s) => s.id));
+      cursor = response.body.next as string | undefined;
+      if (cursor === undefined) break;
+    }
+    expect(walked).toEqual(everything.map((s) => s.id));
+    const unknown = await call(fx, "GET", `/v1/sessions?after=${randomUUID()}`, { headers: admin() });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error).toMatchObject({ code: "INVALID_REQUEST", reason: "after" });
   });
 });
 

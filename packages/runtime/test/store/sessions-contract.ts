@@ -251,6 +251,25 @@ export function runSessionStoreContract(
         expect(await ids({ limit: 2 })).toEqual([sid("early"), sid("tie-b")]);
         expect(await ids({ participant: "dave", limit: 1 })).toEqual([sid("tie-b")]);
         expect(await ids({ limit: 0 })).toEqual([]);
+        // Paging: after a session's id, the rest in the same order, with the same filters.
+        expect(await ids({ after: sid("early") })).toEqual([sid("tie-b"), sid("tie-a"), sid("late")]);
+        expect(await ids({ after: sid("tie-b"), limit: 1 })).toEqual([sid("tie-a")]);
+        expect(await ids({ after: sid("late") })).toEqual([]);
+        expect(await ids({ after: sid("early"), participant: "dave" })).toEqual([
+          sid("tie-b"),
+          sid("tie-a"),
+          sid("late"),
+        ]);
+        expect(await ids({ after: sid("tie-b"), status: "OPEN" })).toEqual([sid("tie-a")]);
+        const pages: string[] = [];
+        for (let cursor: string | undefined; ;) {
+          const next = await ids({ limit: 1, ...(cursor === undefined ? {} : { after: cursor }) });
+          if (next.length === 0) break;
+          pages.push(...next);
+          cursor = next[0];
+        }
+        expect(pages).toEqual(await ids());
+        await expectCode(sessions.list({ after: sid("never") }), "INVALID_REQUEST");
         // The whole record, as stored after its changes.
         expect((await sessions.list({ status: "RESOLVED" }))[0]).toEqual(await sessions.get(sid("tie-b")));
       });

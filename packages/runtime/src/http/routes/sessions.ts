@@ -1,7 +1,7 @@
 // Coordination sessions over HTTP (docs/sessions.md).
 //
 //   POST /v1/sessions/messages        a signed session.* envelope (the pipeline guards it)
-//   GET  /v1/sessions                 ?status=&mode=&participant=&limit= (participants see their own)
+//   GET  /v1/sessions                 ?status=&mode=&participant=&after=&limit= (participants see theirs)
 //   GET  /v1/sessions/watch           SSE lifecycle events (session:watch), resumable by Last-Event-ID
 //   GET  /v1/sessions/:id             one session (its participants, or session:read)
 //   GET  /v1/sessions/:id/messages    its accepted messages in order, to recompute the history hash
@@ -129,13 +129,21 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRouteDe
       }
       participant = principal.id;
     }
+    const after = query.after;
+    if (after !== undefined && (after.length === 0 || after.length > 128)) invalid("after: a session id");
     const filter: SessionQuery = {
       limit,
       ...(participant === undefined ? {} : { participant }),
+      ...(after === undefined ? {} : { after }),
       ...optional("status", oneOf(query, "status", STATUSES)),
       ...optional("mode", oneOf(query, "mode", SESSION_MODES)),
     };
-    return { sessions: (await sessions.list(filter)).map(sessionView) };
+    const found = await sessions.list(filter);
+    // A full page may have more after it: `next` is the cursor for the following page.
+    return {
+      sessions: found.map(sessionView),
+      ...(found.length === limit ? { next: found.at(-1)!.id } : {}),
+    };
   });
 
   app.get<{ Querystring: Query }>(
