@@ -152,9 +152,12 @@ export {
 export {
   SESSION_COMMITMENT_DOMAIN,
   SESSION_HISTORY_ORIGIN,
+  SESSION_RECEIPT_DOMAIN,
+  type SessionReceiptFields,
   chainSessionHistory,
   sessionHistoryHash,
   verifySessionCommitment,
+  verifySessionReceipt,
 } from "./envelope/session-commitment.js";
 export {
   ENVELOPE_DOMAIN,

@@ -7,10 +7,12 @@ import {
   type ContentHash,
   Ed25519PrivateKey,
   SESSION_COMMITMENT_DOMAIN,
+  SESSION_RECEIPT_DOMAIN,
   isSignetError,
   sessionHistoryHash,
   signRuntimeDocument,
   verifySessionCommitment,
+  verifySessionReceipt,
 } from "../src/index.js";
 
 const hashArbitrary = fc
@@ -85,5 +87,42 @@ describe("session commitments", () => {
         }),
       ),
     ).toBe("HASH_MISMATCH");
+  });
+
+  it("receipts verify with the runtime key and bind the envelope and session", () => {
+    const key = Ed25519PrivateKey.generate();
+    const request: ContentHash = `sha256:${"d".repeat(64)}`;
+    const receipt = signRuntimeDocument(
+      SESSION_RECEIPT_DOMAIN,
+      {
+        session: "s-0123456789abcdefghijkl",
+        type: "session.vote",
+        message_id: "m1",
+        from: "bob",
+        request,
+        seq: 3,
+        status: "OPEN",
+        message_count: 4,
+        history_hash: `sha256:${"e".repeat(64)}`,
+        at: "2026-11-22T10:00:00.000Z",
+      },
+      key,
+    );
+    expect(
+      codeOf(() => verifySessionReceipt(receipt, key.publicKey, { request, session: receipt.session })),
+    ).toBeUndefined();
+    expect(codeOf(() => verifySessionReceipt({ ...receipt, seq: 2 }, key.publicKey))).toBe(
+      "SIGNATURE_INVALID",
+    );
+    expect(codeOf(() => verifySessionReceipt(receipt, Ed25519PrivateKey.generate().publicKey))).toBe(
+      "SIGNATURE_INVALID",
+    );
+    expect(
+      codeOf(() => verifySessionReceipt(receipt, key.publicKey, { request: `sha256:${"0".repeat(64)}` })),
+    ).toBe("SIGNATURE_INVALID");
+    // The commitment domain is not the receipt domain: one cannot stand in for the other.
+    const { sig: _sig, kid: _kid, ...fields } = receipt;
+    const asCommitment = signRuntimeDocument(SESSION_COMMITMENT_DOMAIN, fields, key);
+    expect(codeOf(() => verifySessionReceipt(asCommitment, key.publicKey))).toBe("SIGNATURE_INVALID");
   });
 });

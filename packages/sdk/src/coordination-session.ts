@@ -15,12 +15,13 @@ import { InvalidSessionIdError, SdkError, errorFromWire, protocolError } from ".
 import { abortedError } from "./http-transport.js";
 import { RetryPolicy } from "./retry-policy.js";
 import { type CallBudget, runWithRetries } from "./retry-send.js";
-import { verifySessionCommitment } from "./session-commitment.js";
+import { verifySessionCommitment, verifySessionReceipt } from "./session-commitment.js";
 import { SessionLifecycleWatcher, type SessionWatchOptions } from "./session-watcher.js";
 import { badValue, textValue } from "./session-values.js";
 import {
   type JsonObject,
   type SessionCommitment,
+  type SessionReceipt,
   type SessionMessage,
   type SessionMode,
   type SessionView,
@@ -78,6 +79,11 @@ export interface SessionResponse {
    * the client's `runtimePublicKey` when one is pinned (see {@link verifySessionCommitment}).
    */
   readonly commitment?: SessionCommitment;
+  /**
+   * The runtime's signed receipt for the envelope: verified against the client's `runtimePublicKey`,
+   * and required, when one is pinned (see {@link verifySessionReceipt}).
+   */
+  readonly receipt?: SessionReceipt;
   /** The message id sent (what `MESSAGE_ACCEPTED` events name). */
   readonly messageId: string;
   /** The envelope hash of the message sent. */
@@ -277,6 +283,14 @@ export abstract class CoordinationSession {
       return readMessageAnswer(parseJson(response.text));
     }, this.#budget(options));
     if (value.session.id !== this.id) return badResponse();
+    if (this.#client.runtimeKey !== undefined) {
+      // The runtime signs what it accepted: this very envelope, in this session.
+      if (value.receipt === undefined) return badResponse();
+      verifySessionReceipt(value.receipt, this.#client.runtimeKey, {
+        request: signed.hash,
+        session: this.id,
+      });
+    }
     if (value.commitment !== undefined && this.#client.runtimeKey !== undefined) {
       verifySessionCommitment(value.commitment, this.#client.runtimeKey, {
         session: this.id,

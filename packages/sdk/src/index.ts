@@ -97,7 +97,11 @@ export {
   retrySend,
 } from "./retry-send.js";
 export { type RuntimeKeyInput } from "./runtime-key.js";
-export { type CommitmentExpectation, verifySessionCommitment } from "./session-commitment.js";
+export {
+  type CommitmentExpectation,
+  verifySessionCommitment,
+  verifySessionReceipt,
+} from "./session-commitment.js";
 export {
   DecisionSession,
   type DecisionEvaluation,
@@ -127,6 +131,7 @@ export {
 export {
   type JsonObject,
   type SessionCommitment,
+  type SessionReceipt,
   type SessionEvent,
   type SessionEventType,
   type SessionMessage,

@@ -3,10 +3,11 @@ import {
   type ContentHash,
   isSignetError,
   verifySessionCommitment as verifyCommitmentDocument,
+  verifySessionReceipt as verifyReceiptDocument,
 } from "@signet/protocol";
 import { SdkError, protocolError } from "./errors.js";
 import { type RuntimeKeyInput, parseRuntimeKey } from "./runtime-key.js";
-import type { SessionCommitment } from "./session-wire.js";
+import type { SessionCommitment, SessionReceipt } from "./session-wire.js";
 
 /** What a commitment is expected to name, when the caller knows it. */
 export interface CommitmentExpectation {
@@ -62,5 +63,28 @@ export function verifySessionCommitment(
     throw protocolError("SIGNATURE_INVALID", "The commitment is for another session or history", {
       reason: "commitment_binding",
     });
+  }
+}
+
+/**
+ * Verifies the runtime's receipt for an accepted session envelope against its pinned public key, and
+ * that it is for the envelope (`request`, its envelope hash) and session expected. Throws
+ * `SignatureInvalidError` (reason `runtime_sig`, or `receipt_binding` when validly signed for another
+ * envelope or session). A client with `runtimePublicKey` checks every receipt it receives itself.
+ *
+ * Example: `verifySessionReceipt(answer.receipt!, runtimeKey, { request: answer.envelopeHash, session: id })`.
+ */
+export function verifySessionReceipt(
+  receipt: SessionReceipt,
+  runtimePublicKey: RuntimeKeyInput,
+  expected: { readonly request?: ContentHash; readonly session?: string } = {},
+): void {
+  const key = parseRuntimeKey(runtimePublicKey);
+  if (key === undefined) throw new SdkError("runtimePublicKey is required", { reason: "runtime_key" });
+  try {
+    verifyReceiptDocument(receipt as unknown as Record<string, unknown>, key, expected);
+  } catch (error) {
+    if (isSignetError(error)) throw protocolError(error.code, error.message, error.details, { cause: error });
+    throw error;
   }
 }

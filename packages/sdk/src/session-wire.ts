@@ -52,6 +52,25 @@ export interface SessionCommitment {
   readonly [member: string]: JsonValue;
 }
 
+/**
+ * The runtime's signed receipt for an accepted session envelope: which envelope (`request`, its
+ * envelope hash), its place (`seq`, for a message) and the session after it.
+ */
+export interface SessionReceipt {
+  readonly session: string;
+  readonly type: string;
+  readonly message_id: string;
+  readonly from: string;
+  readonly request: ContentHash;
+  readonly seq?: number;
+  readonly status: string;
+  readonly message_count: number;
+  readonly history_hash: ContentHash;
+  readonly at: string;
+  readonly kid: string;
+  readonly sig: string;
+}
+
 /** One accepted message (`GET /v1/sessions/:id/messages`), in the session's order. */
 export interface SessionMessage {
   readonly seq: number;
@@ -123,6 +142,7 @@ export function readMessageAnswer(value: unknown): {
   session: SessionView;
   seq?: number;
   commitment?: SessionCommitment;
+  receipt?: SessionReceipt;
 } {
   if (!isJsonObject(value)) malformed("answer");
   const session = readSessionView(value.session);
@@ -139,10 +159,22 @@ export function readMessageAnswer(value: unknown): {
       malformed("commitment");
     }
   }
+  const receipt = value.receipt;
+  if (
+    receipt !== undefined &&
+    (!isJsonObject(receipt) ||
+      !isText(receipt.session, 128) ||
+      !isContentHash(receipt.request) ||
+      !isText(receipt.kid) ||
+      !isText(receipt.sig))
+  ) {
+    malformed("receipt");
+  }
   return {
     session,
     ...(value.seq === undefined ? {} : { seq: value.seq }),
     ...(commitment === undefined ? {} : { commitment: commitment as unknown as SessionCommitment }),
+    ...(receipt === undefined ? {} : { receipt: receipt as unknown as SessionReceipt }),
   };
 }
 

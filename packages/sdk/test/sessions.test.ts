@@ -445,16 +445,77 @@ describe("coordination sessions (recording runtime)", () => {
       );
     }
 
-    function answerWith(commitment: (envelope: Envelope) => Record<string, JsonValue>): void {
-      fake.answer = (envelope) => ({
-        status: 200,
-        body: {
-          session: { ...sessionViewFor(envelope, 3), status: "RESOLVED" },
-          seq: 2,
-          commitment: commitment(envelope),
+    /** The runtime's receipt for the envelope received (signed with `key`, for `request` if given). */
+    function receiptFor(envelope: Envelope, wire: string, key: Ed25519PrivateKey, request?: string) {
+      const verified = verifyEnvelope(wire, {
+        resolveKey: (kid, sender) => {
+          const agentKey = keys.get(sender);
+          return agentKey?.kid === kid ? { key: agentKey, owner: sender } : undefined;
         },
       });
+      return signRuntimeDocument(
+        "session-receipt",
+        {
+          session: envelope.session!,
+          type: envelope.type,
+          message_id: envelope.id,
+          from: envelope.from,
+          request: request ?? verified.hash,
+          seq: 2,
+          status: "RESOLVED",
+          message_count: 3,
+          history_hash: `sha256:${"1".repeat(64)}`,
+          at: new Date().toISOString(),
+        },
+        key,
+      );
     }
+
+    function answerWith(
+      commitment: (envelope: Envelope) => Record<string, JsonValue>,
+      receipt: (envelope: Envelope, wire: string) => Record<string, JsonValue> | undefined = (
+        envelope,
+        wire,
+      ) => receiptFor(envelope, wire, runtimeKey),
+    ): void {
+      fake.answer = (envelope, request) => {
+        const signed = receipt(envelope, request.body);
+        return {
+          status: 200,
+          body: {
+            session: { ...sessionViewFor(envelope, 3), status: "RESOLVED" },
+            seq: 2,
+            commitment: commitment(envelope),
+            ...(signed === undefined ? {} : { receipt: signed }),
+          },
+        };
+      };
+    }
+
+    it("verifies the receipt against the pinned runtime key, and requires one", async () => {
+      const pinned = client({ runtimePublicKey: runtimeKey.publicKey.toBase64Url() });
+      const session = new DecisionSession(pinned);
+      const commitment = (envelope: Envelope) => commitmentFor(envelope.session!, runtimeKey);
+      answerWith(commitment);
+      const { receipt, envelopeHash } = await session.commit("p1");
+      expect(receipt?.request).toBe(envelopeHash);
+
+      answerWith(commitment, (envelope, wire) => receiptFor(envelope, wire, Ed25519PrivateKey.generate()));
+      const forged = await rejection(session.commit("p1"));
+      expect(forged).toBeInstanceOf(SignatureInvalidError);
+      expect((forged as SignatureInvalidError).reason).toBe("runtime_sig");
+
+      answerWith(commitment, (envelope, wire) =>
+        receiptFor(envelope, wire, runtimeKey, `sha256:${"7".repeat(64)}`),
+      );
+      const other = await rejection(session.commit("p1"));
+      expect((other as SignatureInvalidError).reason).toBe("receipt_binding");
+
+      answerWith(commitment, () => undefined);
+      const unsigned = await rejection(session.commit("p1"));
+      expect(unsigned).toBeInstanceOf(SdkError);
+      expect((unsigned as SdkError).reason).toBe("bad_response");
+    });
 
     it("verifies the commitment against the pinned runtime key", async () => {
       const pinned = client({ runtimePublicKey: runtimeKey.publicKey.toBase64Url() });

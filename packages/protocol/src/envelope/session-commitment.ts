@@ -1,5 +1,5 @@
-// A coordination session's outcome as the runtime commits it (docs/sessions.md "The commitment"):
-// a runtime-signed document carrying the hash of the session's whole message history.
+// What the runtime signs about a coordination session (docs/sessions.md): a receipt for each accepted
+// session envelope, and the commitment of the outcome, carrying the hash of the whole message history.
 import { createHash } from "node:crypto";
 import type { Ed25519PublicKey } from "../crypto/ed25519.js";
 import { SignetError } from "../errors/signet-error.js";
@@ -52,6 +52,52 @@ export function verifySessionCommitment(
   ) {
     throw new SignetError("HASH_MISMATCH", "The commitment does not cover this message history", {
       reason: "history",
+    });
+  }
+}
+
+/** The domain of the runtime's receipt for an accepted session envelope. */
+export const SESSION_RECEIPT_DOMAIN = "session-receipt";
+
+/**
+ * What the runtime signs when it accepts a session envelope (a start, a message or a cancel): which
+ * envelope (`request`, its envelope hash), where it stands in the session (`seq` for a message), and
+ * the session after it.
+ */
+export interface SessionReceiptFields {
+  readonly session: string;
+  /** The envelope's type, e.g. `session.vote`. */
+  readonly type: string;
+  readonly message_id: string;
+  readonly from: string;
+  readonly request: ContentHash;
+  readonly seq?: number;
+  readonly status: string;
+  readonly message_count: number;
+  readonly history_hash: ContentHash;
+  /** When the runtime accepted it (RFC 3339). */
+  readonly at: string;
+}
+
+/**
+ * Checks a session receipt with only the runtime's public key, and, when given, that it is for the
+ * envelope and session expected. Throws `SIGNATURE_INVALID` (reason `runtime_sig`, or
+ * `receipt_binding` when it is validly signed but for another envelope or session).
+ *
+ * Example: `verifySessionReceipt(answer.receipt, runtimeKey, { request: signed.hash, session: id })`.
+ */
+export function verifySessionReceipt(
+  receipt: Readonly<Record<string, unknown>>,
+  runtimeKey: Ed25519PublicKey,
+  expected: { readonly request?: ContentHash; readonly session?: string } = {},
+): void {
+  verifyRuntimeDocument(SESSION_RECEIPT_DOMAIN, receipt, runtimeKey);
+  if (
+    (expected.request !== undefined && receipt.request !== expected.request) ||
+    (expected.session !== undefined && receipt.session !== expected.session)
+  ) {
+    throw new SignetError("SIGNATURE_INVALID", "The receipt is for another envelope or session", {
+      reason: "receipt_binding",
     });
   }
 }

@@ -4,12 +4,14 @@ import {
   type AuditOutcome,
   type Envelope,
   type Receipt,
+  SESSION_RECEIPT_DOMAIN,
   SignetError,
   assertResultAnswers,
   isSignetError,
   parseTarget,
   signDelivery,
   signReceipt,
+  signRuntimeDocument,
   verifyEnvelope,
   type Ed25519PrivateKey,
   type VerifiedEnvelope,
@@ -592,8 +594,27 @@ export class InvocationPipeline {
     } catch (error) {
       throw await this.refuseAdmitted(error, context, verified, auditId);
     }
-    await this.store(envelope, { kind: "session", response });
-    return response;
+    // The runtime's signed receipt: which envelope it accepted, and the session after it.
+    const { session } = response;
+    const receipt = signRuntimeDocument(
+      SESSION_RECEIPT_DOMAIN,
+      {
+        session: session.id,
+        type: envelope.type,
+        message_id: envelope.id,
+        from: envelope.from,
+        request: verified.hash,
+        ...(response.seq === undefined ? {} : { seq: response.seq }),
+        status: session.status,
+        message_count: session.message_count,
+        history_hash: session.history_hash,
+        at: new Date(this.now()).toISOString(),
+      },
+      this.deps.runtimeKey,
+    );
+    const receipted: SessionResponse = { ...response, receipt };
+    await this.store(envelope, { kind: "session", response: receipted });
+    return receipted;
   }
 
   /** Answers an identical retry from the stored outcome, or waits for the first submission. */

@@ -86,6 +86,11 @@ export interface SessionResponse {
   readonly seq?: number;
   /** The runtime-signed commitment, when this message resolved the session. */
   readonly commitment?: JsonObject;
+  /**
+   * The runtime's signed receipt for the accepted envelope (`session-receipt`): the pipeline adds it,
+   * and an identical retry gets the same one.
+   */
+  readonly receipt?: JsonObject;
 }
 
 const MAX_CONFLICT_RETRIES = 16;

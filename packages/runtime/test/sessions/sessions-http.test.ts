@@ -9,6 +9,7 @@ import {
   signEnvelope,
   verifyRuntimeDocument,
   verifySessionCommitment,
+  verifySessionReceipt,
 } from "@signet/protocol";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -301,6 +302,23 @@ describe("refusals", () => {
     });
     expect(replay.status).toBe(200);
     expect(replay.body.seq).toBe(0);
+    // The same answer, receipt included: signed once, for this very envelope.
+    expect(replay.body.receipt).toEqual(first.body.receipt);
+    verifySessionReceipt(first.body.receipt, fx.runtime.signingKey.publicKey, {
+      request: first.signed.hash,
+      session: id,
+    });
+    expect(first.body.receipt).toMatchObject({
+      type: "session.propose",
+      from: "alice",
+      seq: 0,
+      message_count: 1,
+    });
+    expect(() =>
+      verifySessionReceipt(first.body.receipt, fx.runtime.signingKey.publicKey, {
+        request: flippedNonce as `sha256:${string}`,
+      }),
+    ).toThrow(/another envelope/);
     const session = await call(fx, "GET", `/v1/sessions/${id}`, { headers: alice.headers });
     expect(session.body.session.message_count).toBe(1);
     // The same message id with other content: DUPLICATE_MESSAGE.
