@@ -16,11 +16,18 @@ interface Pending {
 
 export class WriteBatch {
   readonly #db: Database.Database;
+  // One savepoint name reused for every write: the writes of a batch run one after the other.
+  readonly #savepoint: Database.Statement;
+  readonly #release: Database.Statement;
+  readonly #rollback: Database.Statement;
   #queue: Pending[] = [];
   #scheduled = false;
 
   constructor(db: Database.Database) {
     this.#db = db;
+    this.#savepoint = db.prepare("SAVEPOINT signet_write");
+    this.#release = db.prepare("RELEASE signet_write");
+    this.#rollback = db.prepare("ROLLBACK TO signet_write");
   }
 
   /**
@@ -60,12 +67,15 @@ export class WriteBatch {
         .transaction(() => {
           outcomes.length = 0;
           for (const pending of batch) {
+            this.#savepoint.run();
             try {
-              // Inside a transaction, a transaction function runs on a savepoint of its own.
-              outcomes.push({ ok: true, value: this.#db.transaction(pending.work)() });
+              outcomes.push({ ok: true, value: pending.work() });
             } catch (error) {
+              // Undoes this write alone; the savepoint stays on the stack until released.
+              this.#rollback.run();
               outcomes.push({ ok: false, error });
             }
+            this.#release.run();
           }
         })
         .immediate();

@@ -331,7 +331,7 @@ function createSessionStore(db: Database.Database, batch: WriteBatch): SessionSt
     "DELETE FROM session_participants WHERE agent_id = ? AND session_id = ?",
   );
   const deleteSession = db.prepare<[string]>("DELETE FROM sessions WHERE id = ?");
-  const prune = db.transaction((closedBefore: number, limit: number): number => {
+  const prune = (closedBefore: number, limit: number): number => {
     const due = selectPrunable.all(closedBefore, limit);
     for (const { id, participants } of due) {
       deleteSessionEvents.run(id);
@@ -340,7 +340,7 @@ function createSessionStore(db: Database.Database, batch: WriteBatch): SessionSt
       deleteSession.run(id);
     }
     return due.length;
-  });
+  };
   const selectExpired = db.prepare<[number, number], SessionRow>(`
     SELECT ${SESSION_COLUMNS} FROM sessions WHERE status = 'OPEN' AND expires_at <= ?
     ORDER BY expires_at, rowid LIMIT ?
@@ -396,64 +396,60 @@ function createSessionStore(db: Database.Database, batch: WriteBatch): SessionSt
     return toSessionEvent({ id: insertEvent.get(row)!, ...row });
   };
 
-  const create = db.transaction((session: SessionRecord, event: NewSessionEvent): SessionEventRecord => {
+  const create = (session: SessionRecord, event: NewSessionEvent): SessionEventRecord => {
     if (insertSession.run(sessionRow(session)).changes === 0) throw sessionExists(session.id);
     for (const participant of session.participants) insertParticipant.run(participant, session.id);
     return storeEvent(event);
-  });
+  };
 
-  const append = db.transaction(
-    (
-      message: SessionMessageRecord,
-      next: SessionRecord,
-      expectedCount: number,
-      events: readonly NewSessionEvent[],
-    ): SessionEventRecord[] => {
-      const updated = updateAppended.run(
-        next.status,
-        next.expiresAt,
-        next.closedAt ?? null,
-        jsonText(next.modeState, "mode state"),
-        next.messageCount,
-        next.historyHash,
-        next.outcome === undefined ? null : jsonText(next.outcome, "outcome"),
-        next.cancelledBy ?? null,
+  const append = (
+    message: SessionMessageRecord,
+    next: SessionRecord,
+    expectedCount: number,
+    events: readonly NewSessionEvent[],
+  ): SessionEventRecord[] => {
+    const updated = updateAppended.run(
+      next.status,
+      next.expiresAt,
+      next.closedAt ?? null,
+      jsonText(next.modeState, "mode state"),
+      next.messageCount,
+      next.historyHash,
+      next.outcome === undefined ? null : jsonText(next.outcome, "outcome"),
+      next.cancelledBy ?? null,
+      next.id,
+      expectedCount,
+    );
+    if (updated.changes === 0) {
+      const state = selectState.get(next.id);
+      throw appendRefusal(
         next.id,
+        state && { status: state.status, messageCount: state.message_count },
         expectedCount,
       );
-      if (updated.changes === 0) {
-        const state = selectState.get(next.id);
-        throw appendRefusal(
-          next.id,
-          state && { status: state.status, messageCount: state.message_count },
-          expectedCount,
-        );
+    }
+    try {
+      insertMessage.run(sessionMessageRow(message));
+    } catch (error) {
+      // The (session_id, seq) key cannot collide here: the update above matched the expected count.
+      if (violates(error, "SQLITE_CONSTRAINT_UNIQUE")) {
+        throw duplicateMessage(next.id, message.messageId, error);
       }
-      try {
-        insertMessage.run(sessionMessageRow(message));
-      } catch (error) {
-        // The (session_id, seq) key cannot collide here: the update above matched the expected count.
-        if (violates(error, "SQLITE_CONSTRAINT_UNIQUE")) {
-          throw duplicateMessage(next.id, message.messageId, error);
-        }
-        throw error;
-      }
-      return events.map(storeEvent);
-    },
-  );
+      throw error;
+    }
+    return events.map(storeEvent);
+  };
 
-  const close = db.transaction(
-    (next: SessionRecord, event: NewSessionEvent): SessionEventRecord | undefined => {
-      const closed = updateClosed.run(
-        next.status,
-        next.closedAt ?? null,
-        next.outcome === undefined ? null : jsonText(next.outcome, "outcome"),
-        next.cancelledBy ?? null,
-        next.id,
-      );
-      return closed.changes === 0 ? undefined : storeEvent(event);
-    },
-  );
+  const close = (next: SessionRecord, event: NewSessionEvent): SessionEventRecord | undefined => {
+    const closed = updateClosed.run(
+      next.status,
+      next.closedAt ?? null,
+      next.outcome === undefined ? null : jsonText(next.outcome, "outcome"),
+      next.cancelledBy ?? null,
+      next.id,
+    );
+    return closed.changes === 0 ? undefined : storeEvent(event);
+  };
 
   return {
     create: (session: SessionRecord, event: NewSessionEvent) =>
@@ -677,7 +673,7 @@ function createStores(db: Database.Database): Stores {
   });
 
   // DESIGN's order: identical retry, same id with other content, stale, nonce reused, else admit.
-  const admitMessage = db.transaction((request: AdmitRequest, expiresAt: number): AdmitOutcome => {
+  const admitMessage = (request: AdmitRequest, expiresAt: number): AdmitOutcome => {
     const { sender, id, hash, nonce, ts, now } = request;
     const message = selectLiveMessage.get(sender, id, now);
     if (message !== undefined) {
@@ -689,7 +685,7 @@ function createStores(db: Database.Database): Stores {
     upsertMessage.run({ sender, id, hash, nonce, ts, created_at: now, expires_at: expiresAt });
     upsertNonce.run(sender, nonce, id, expiresAt);
     return { kind: "admitted" };
-  });
+  };
   const pruneExpired = db.transaction(
     (now: number): number => pruneMessages.run(now).changes + pruneNonces.run(now).changes,
   );
