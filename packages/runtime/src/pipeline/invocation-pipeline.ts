@@ -18,7 +18,8 @@ import {
   type WireError,
 } from "@signet/protocol";
 import { type AuditEventInput, type EventRecorder, envelopeRef } from "../audit/audit-recorder.js";
-import { type SessionResponse, SessionService } from "../sessions/session-service.js";
+import { type SessionResponse, SessionService, sessionView } from "../sessions/session-service.js";
+import type { JsonObject } from "../sessions/types.js";
 import type { Principal } from "../auth/principal.js";
 import type { AgentRegistry } from "../registry/agent-registry.js";
 import type { CallResult, Router } from "../routing/router.js";
@@ -45,7 +46,15 @@ export interface InvocationResponse {
 /** The stored outcome of a message, replayed to identical retries. */
 type StoredOutcome =
   | { readonly kind: "response"; readonly response: InvocationResponse }
-  | { readonly kind: "session"; readonly response: SessionResponse }
+  | {
+      // A session answer, kept small: what identifies the acceptance (the signed receipt, the seq,
+      // the commitment); a retry is answered with them and the session as it is then.
+      readonly kind: "session";
+      readonly session: string;
+      readonly seq?: number;
+      readonly receipt: JsonObject;
+      readonly commitment?: JsonObject;
+    }
   | { readonly kind: "error"; readonly error: WireError["error"] };
 
 export interface PipelineSettings {
@@ -485,7 +494,7 @@ export class InvocationPipeline {
     const duplicate = await this.admit(verified, context, receivedAt);
     if (duplicate !== undefined) {
       const outcome = duplicate.stored as StoredOutcome | undefined;
-      if (outcome?.kind === "session") return outcome.response;
+      if (outcome?.kind === "session") return this.sessionAnswer(sessions, outcome);
       if (outcome?.kind === "error") {
         const { code, message, retryable: _retryable, ...details } = outcome.error;
         throw new SignetError(code, message, details);
@@ -613,8 +622,29 @@ export class InvocationPipeline {
       this.deps.runtimeKey,
     );
     const receipted: SessionResponse = { ...response, receipt };
-    await this.store(envelope, { kind: "session", response: receipted });
+    await this.store(envelope, {
+      kind: "session",
+      session: session.id,
+      ...(response.seq === undefined ? {} : { seq: response.seq }),
+      receipt,
+      ...(response.commitment === undefined ? {} : { commitment: response.commitment }),
+    });
     return receipted;
+  }
+
+  /** The answer to an identical retry of an accepted session envelope: the same receipt, seq and commitment. */
+  private async sessionAnswer(
+    sessions: SessionService,
+    stored: Extract<StoredOutcome, { kind: "session" }>,
+  ): Promise<SessionResponse> {
+    const session = await sessions.get(stored.session);
+    if (session === undefined) throw new SignetError("SESSION_NOT_FOUND");
+    return {
+      session: sessionView(session),
+      ...(stored.seq === undefined ? {} : { seq: stored.seq }),
+      ...(stored.commitment === undefined ? {} : { commitment: stored.commitment }),
+      receipt: stored.receipt,
+    };
   }
 
   /** Answers an identical retry from the stored outcome, or waits for the first submission. */
