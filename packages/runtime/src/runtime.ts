@@ -28,6 +28,7 @@ import { registerAgentRoutes } from "./http/routes/agents.js";
 import { registerConnectRoute } from "./http/routes/connect.js";
 import { registerEnvelopeRoutes } from "./http/routes/envelopes.js";
 import { registerSessionRoutes } from "./http/routes/sessions.js";
+import type { AuthRequest } from "./auth/authenticator.js";
 import { SessionService } from "./sessions/session-service.js";
 import { WatchHub } from "./sessions/session-watch.js";
 import { registerPolicyRoutes } from "./http/routes/policy.js";
@@ -341,14 +342,16 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       ...DEFAULT_ROLE_ASSIGNMENT_CACHE,
       ttlMs: config.rbac.cacheTtlMs,
     });
+    // Every request runs with its credential's permissions and those of its principal's roles.
+    const authenticate = async (request: AuthRequest) =>
+      roles.resolve(await authenticator.authenticate(request));
     const app = createHttpServer({
       config,
       ...(https === undefined ? {} : { https: https as unknown as Record<string, unknown> }),
       logger,
       metrics,
       events,
-      // Every request runs with its credential's permissions and those of its principal's roles.
-      authenticate: async (request) => roles.resolve(await authenticator.authenticate(request)),
+      authenticate,
       clientLimits: rateLimiter,
     });
     registerHealthRoutes(app, { metrics, ready: () => stores.ping(), version: RUNTIME_VERSION });
@@ -403,7 +406,13 @@ export async function createRuntime(config: RuntimeConfig, options: RuntimeOptio
       },
     });
     registerEnvelopeRoutes(app, { pipeline });
-    registerSessionRoutes(app, { pipeline, sessions, hub, heartbeatMs: config.sessions.watchHeartbeatMs });
+    registerSessionRoutes(app, {
+      pipeline,
+      sessions,
+      hub,
+      heartbeatMs: config.sessions.watchHeartbeatMs,
+      authenticate,
+    });
     registerPolicyRoutes(app, { live: policy.live });
     registerAuditRoutes(app, { log: audit, events });
     await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } });

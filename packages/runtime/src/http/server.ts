@@ -56,6 +56,8 @@ declare module "fastify" {
   interface FastifyRequest {
     principal: Principal | null;
     rawBody: Buffer | null;
+    /** What the principal was authenticated from: long-lived streams check it again. */
+    authRequest: AuthRequest | null;
   }
   interface FastifyContextConfig {
     guard?: RouteGuard;
@@ -113,6 +115,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
 
   app.decorateRequest("principal", null);
   app.decorateRequest("rawBody", null);
+  app.decorateRequest("authRequest", null);
 
   // One strict parser for every JSON body: duplicate keys and __proto__ are refused everywhere,
   // and the exact bytes stay available to routes that verify signatures over them.
@@ -165,11 +168,12 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       const peer = config.server.insecure
         ? undefined
         : peerPrincipal(request.raw.socket as TLSSocket, config.auth.mtls.spiffe);
-      request.principal = await options.authenticate({
+      request.authRequest = {
         headers: request.headers,
         ...(peer === undefined ? {} : { peer }),
         insecure: config.server.insecure,
-      });
+      };
+      request.principal = await options.authenticate(request.authRequest);
     } catch (error) {
       // UNAUTHENTICATED, or UNAVAILABLE when keys, JWKS or role assignments could not be read.
       const refusal = error instanceof SignetError ? error : new SignetError("UNAUTHENTICATED");

@@ -24,7 +24,9 @@ let carol: TestAgent;
 let mallory: TestAgent;
 
 beforeAll(async () => {
-  fx = await startRuntime({ yaml: "sessions:\n  sweep_interval_ms: 200\n  watch_poll_ms: 50\n" });
+  fx = await startRuntime({
+    yaml: "sessions:\n  sweep_interval_ms: 200\n  watch_poll_ms: 50\n  watch_heartbeat_ms: 200\n",
+  });
   alice = await registerAgent(fx, "alice");
   bob = await registerAgent(fx, "bob");
   carol = await registerAgent(fx, "carol");
@@ -509,9 +511,11 @@ async function watch(path: string, headers: Record<string, string>) {
   });
   const events: { id: number; type: string; session_id: string; data: Record<string, unknown> }[] = [];
   let buffer = "";
+  let raw = "";
   const done = (async () => {
     try {
       for await (const chunk of response.body) {
+        raw += (chunk as Buffer).toString("utf8");
         buffer += (chunk as Buffer).toString("utf8");
         let end: number;
         while ((end = buffer.indexOf("\n\n")) >= 0) {
@@ -528,6 +532,8 @@ async function watch(path: string, headers: Record<string, string>) {
   return {
     status: response.statusCode,
     events,
+    ended: done,
+    text: () => raw,
     async until(predicate: () => boolean) {
       for (let i = 0; i < 200 && !predicate(); i++) await new Promise((r) => setTimeout(r, 25));
       expect(predicate()).toBe(true);
@@ -574,6 +580,27 @@ describe("the watch stream", () => {
     const ids = [...first.events, ...second.events].map((e) => e.id);
     expect(new Set(ids).size).toBe(ids.length);
     expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+  });
+
+  it("ends a stream once its API key is revoked (checked at every heartbeat)", async () => {
+    const created = await call(fx, "POST", "/v1/auth/keys", {
+      headers: admin(),
+      body: { name: "bob-watch", principal: "bob", kind: "agent", permissions: ["session:watch"] },
+    });
+    expect(created.status).toBe(201);
+    const stream = await watch("/v1/sessions/watch", { authorization: `Bearer ${created.body.key}` });
+    expect(stream.status).toBe(200);
+    const revoked = await call(fx, "POST", `/v1/auth/keys/${created.body.id as string}/revoke`, {
+      headers: admin(),
+      body: {},
+    });
+    expect(revoked.status).toBe(200);
+    // The server ends the stream by itself: the reader's loop finishes without an abort.
+    await Promise.race([
+      stream.ended,
+      new Promise((_, reject) => setTimeout(() => reject(new Error("stream still open after 5 s")), 5000)),
+    ]);
+    expect(stream.text()).toContain(": closed: credential no longer allows session:watch");
   });
 
   it("shows an agent with session:watch only the sessions it takes part in", async () => {

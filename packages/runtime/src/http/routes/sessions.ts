@@ -8,7 +8,8 @@
 //   POST /v1/sessions/:id/cancel      an operator's cancel (session:cancel)
 import { SignetError, sessionHistoryHash } from "@signet/protocol";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { hasPermission } from "../../auth/principal.js";
+import type { AuthRequest } from "../../auth/authenticator.js";
+import { type Principal, hasPermission } from "../../auth/principal.js";
 import type { RateLimitStatus } from "../../pipeline/hooks.js";
 import type { InvocationPipeline } from "../../pipeline/invocation-pipeline.js";
 import { rateLimitHeaders } from "../../ratelimit/rate-limit-headers.js";
@@ -29,6 +30,12 @@ export interface SessionRouteDependencies {
   readonly hub: WatchHub;
   /** Heartbeat comment interval on watch streams. Default 15 s. */
   readonly heartbeatMs?: number;
+  /**
+   * Authenticates again what a request was authenticated from. A watch stream does so at every
+   * heartbeat, and ends once its credential no longer authenticates or no longer holds session:watch
+   * (a revoked API key, an expired token, a role taken away).
+   */
+  readonly authenticate?: (request: AuthRequest) => Promise<Principal>;
 }
 
 const STATUSES: readonly SessionStatus[] = ["OPEN", "RESOLVED", "EXPIRED", "CANCELLED"];
@@ -163,10 +170,20 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRouteDe
       const after = resumeFrom ?? (await hub.head());
       const principal = principalOf(request);
       const readsAll = hasPermission(principal, "session:read");
+      const authRequest = request.authRequest;
+      const reauthenticate = deps.authenticate;
       watchStream(request, reply, {
         hub,
         after,
         heartbeatMs: deps.heartbeatMs ?? 15_000,
+        ...(reauthenticate === undefined || authRequest === null
+          ? {}
+          : {
+              stillAllowed: async () => {
+                const now = await reauthenticate(authRequest).catch(() => undefined);
+                return now !== undefined && now.id === principal.id && hasPermission(now, "session:watch");
+              },
+            }),
         ...(sessionId === undefined ? {} : { sessionId }),
         visible: ({ participants }) => readsAll || participants.includes(principal.id),
       });
@@ -233,6 +250,8 @@ interface StreamOptions {
   readonly sessionId?: string;
   readonly heartbeatMs: number;
   readonly visible: Parameters<WatchHub["watch"]>[0]["visible"];
+  /** Checked at every heartbeat: false ends the stream. */
+  readonly stillAllowed?: () => Promise<boolean>;
 }
 
 /** Takes over the response as an SSE stream fed by the hub until the client goes away. */
@@ -249,7 +268,21 @@ function watchStream(request: FastifyRequest, reply: FastifyReply, options: Stre
   // before the first event resumes from there (an SSE event with an id and no data sets the last
   // event id without dispatching anything).
   raw.write(`: watching after ${options.after}\nid: ${options.after}\nretry: 1000\n\n`);
-  const heartbeat = setInterval(() => raw.write(": ping\n\n"), options.heartbeatMs);
+  let ended = false;
+  const end = (reason: string): void => {
+    if (ended) return;
+    ended = true;
+    clearInterval(heartbeat);
+    watcher.close();
+    // A last comment says why, for a client reading the stream by hand; the SDK sees the close.
+    raw.end(`: closed: ${reason}\n\n`);
+  };
+  const heartbeat = setInterval(() => {
+    raw.write(": ping\n\n");
+    void options.stillAllowed?.().then((allowed) => {
+      if (!allowed) end("credential no longer allows session:watch");
+    });
+  }, options.heartbeatMs);
   heartbeat.unref();
   const watcher = options.hub.watch({
     after: options.after,
