@@ -10,6 +10,7 @@ import type {
   SessionRecord,
   SessionStatus,
 } from "../sessions/types.js";
+import { present } from "./rows.js";
 import { type NewSessionEvent, jsonText } from "./session-checks.js";
 
 export interface SessionRow {
@@ -57,11 +58,6 @@ export const SESSION_COLUMNS =
 export const SESSION_MESSAGE_COLUMNS =
   "session_id, seq, message_id, sender, kind, envelope_hash, body, accepted_at";
 export const SESSION_EVENT_COLUMNS = "id, session_id, type, at, data";
-
-/** Maps SQL NULL to an absent field, the way the in-memory adapter omits `undefined`. */
-function present<K extends string, V>(field: K, value: V | null): { [P in K]?: V } {
-  return value === null ? {} : ({ [field]: value } as { [P in K]: V });
-}
 
 /** The row a session is stored as; JSON fields as text. */
 export function sessionRow(session: SessionRecord): SessionRow {
