@@ -1,6 +1,6 @@
 // What the runtime's session API answers (sessions, messages, commitments, watch events), and readers
 // that check each answer's shape before the SDK hands it to a caller.
-import { type ContentHash, type JsonValue, isContentHash } from "@signet/protocol";
+import { type ContentHash, type JsonValue, type SessionReceiptFields, isContentHash } from "@signet/protocol";
 import { SdkError } from "./errors.js";
 
 /** The five coordination modes (docs/sessions.md). */
@@ -56,20 +56,7 @@ export interface SessionCommitment {
  * The runtime's signed receipt for an accepted session envelope: which envelope (`request`, its
  * envelope hash), its place (`seq`, for a message) and the session after it.
  */
-export interface SessionReceipt {
-  readonly session: string;
-  readonly type: string;
-  readonly message_id: string;
-  readonly from: string;
-  readonly request: ContentHash;
-  readonly seq?: number;
-  readonly status: string;
-  readonly message_count: number;
-  readonly history_hash: ContentHash;
-  readonly at: string;
-  readonly kid: string;
-  readonly sig: string;
-}
+export type SessionReceipt = SessionReceiptFields & { readonly kid: string; readonly sig: string };
 
 /** One accepted message (`GET /v1/sessions/:id/messages`), in the session's order. */
 export interface SessionMessage {

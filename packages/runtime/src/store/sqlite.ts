@@ -149,9 +149,10 @@ export function openSqliteStores(path: string, options: SqliteStoreOptions = {})
 }
 
 /**
- * Sessions in SQLite. Every change is one IMMEDIATE transaction: it takes the write lock before its
- * first read, so instances sharing the file queue, and an append's check and its writes see the same
- * state. Event ids come from AUTOINCREMENT inside that transaction, so they commit in id order.
+ * Sessions in SQLite. Every change runs through the write batch: inside an IMMEDIATE transaction (the
+ * write lock is taken before its first read, so instances sharing the file queue, and an append's
+ * check and its writes see the same state), on a savepoint of its own. Event ids come from
+ * AUTOINCREMENT inside that transaction, so they commit in id order.
  */
 function createSessionStore(db: Database.Database, batch: WriteBatch): SessionStore {
   const insertSession = db.prepare<SessionRow>(`
