@@ -9,6 +9,7 @@ import { type PostgresServer, startPostgres } from "../helpers/postgres-server.j
 import { RawExecutor } from "../helpers/raw-executor.js";
 import { type RedisServer, startRedisServer } from "../helpers/redis-server.js";
 import { type RuntimeFixture, call, startRuntime } from "../helpers/runtime-fixture.js";
+import { until } from "../helpers/until.js";
 
 let postgres: PostgresServer;
 let redis: RedisServer;
@@ -17,14 +18,6 @@ let b: RuntimeFixture;
 let alice: TestAgent;
 let dbBot: TestAgent;
 let executorOnB: RawExecutor;
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 beforeAll(async () => {
   [postgres, redis] = await Promise.all([startPostgres({ database: "two_instances" }), startRedisServer()]);

@@ -13,20 +13,13 @@ import { type TestAgent, registerAgent } from "../helpers/agents.js";
 import { type PostgresServer, startPostgres } from "../helpers/postgres-server.js";
 import { type RedisServer, startRedisServer } from "../helpers/redis-server.js";
 import { type RuntimeFixture, call, startRuntime } from "../helpers/runtime-fixture.js";
+import { until } from "../helpers/until.js";
 
 let postgres: PostgresServer;
 let redis: RedisServer;
 let a: RuntimeFixture;
 let b: RuntimeFixture;
 const agents: Record<string, TestAgent> = {};
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 beforeAll(async () => {
   [postgres, redis] = await Promise.all([startPostgres({ database: "sessions" }), startRedisServer()]);
